@@ -1,0 +1,286 @@
+"""Zarr v3 cube layout: CF-described stores, one chunk per tile, atomic and resumable tile writes.
+
+Layout of every store written by ihs_hpc (readable by plain ``xarray.open_zarr``):
+
+* coordinates ``time`` (days), ``lat`` (descending), ``lon`` with CF attributes, and the ``crs``
+  grid-mapping variable;
+* cubes ``(time, lat, lon)`` float32, chunked ``(all days, tile, tile)`` — a pixel's whole series is
+  contiguous, and one tile is exactly one chunk file per variable;
+* maps ``(lat, lon)`` chunked ``(tile, tile)``; small tables (per IHS, per year) unchunked;
+* ``_ihs_tiles/<tile>`` completion records, written after every variable of a tile is on disk, so a
+  rerun skips finished tiles; Zarr's ``LocalStore`` writes each chunk file through a temporary file and
+  a rename, so a crash leaves a tile's chunk either old or new, never a mix;
+* attribute ``ihs_complete = True`` on the root once the stage that wrote the store has finished;
+  :func:`open_store` refuses a store without it, so a failed run is never read as valid.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from ..grid import GRID_MAPPING_NAME, Grid, Tile
+
+TILE_RECORD_DIR = "_ihs_tiles"
+COMPLETE_ATTR = "ihs_complete"
+
+
+class StoreError(RuntimeError):
+    """A store is missing, incomplete, or does not match what a stage expects."""
+
+
+@dataclass(frozen=True)
+class VarSpec:
+    """How one variable of a store is laid out and described.
+
+    Parameters
+    ----------
+    dims : tuple of str
+        ``("time", "lat", "lon")`` for cubes, ``("lat", "lon")`` for maps; other dims are stored whole.
+    attrs : dict
+        CF attributes (``units``, ``long_name``, ``standard_name`` where one exists).
+    dtype : str
+        Storage dtype; float variables get NaN as fill value.
+    """
+
+    dims: tuple[str, ...]
+    attrs: Mapping[str, object] = field(default_factory=dict)
+    dtype: str = "float32"
+
+
+def cube_spec(units: str, long_name: str, standard_name: str | None = None, dtype: str = "float32") -> VarSpec:
+    attrs = {"units": units, "long_name": long_name}
+    if standard_name:
+        attrs["standard_name"] = standard_name
+    return VarSpec(("time", "lat", "lon"), attrs, dtype)
+
+
+def met_spec(units: str, long_name: str, standard_name: str | None = None, dtype: str = "float32") -> VarSpec:
+    """A daily meteorology cube on the native (0.1°) grid: dims ``(time, met_lat, met_lon)``."""
+    attrs = {"units": units, "long_name": long_name}
+    if standard_name:
+        attrs["standard_name"] = standard_name
+    return VarSpec(("time", "met_lat", "met_lon"), attrs, dtype)
+
+
+def map_spec(units: str, long_name: str, standard_name: str | None = None, dtype: str = "float32") -> VarSpec:
+    attrs = {"units": units, "long_name": long_name}
+    if standard_name:
+        attrs["standard_name"] = standard_name
+    return VarSpec(("lat", "lon"), attrs, dtype)
+
+
+def _fill_value(dtype: np.dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.nan
+    if dtype.kind in "iu":
+        return -1 if dtype.kind == "i" else 0
+    if dtype.kind == "b":
+        return False
+    raise TypeError(f"unsupported store dtype {dtype}")
+
+
+def create_store(
+    path: str | os.PathLike,
+    grid: Grid,
+    variables: Mapping[str, VarSpec],
+    *,
+    tile_size: int,
+    time=None,
+    met_grid: Grid | None = None,
+    static=None,
+    attrs: Mapping[str, object] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Create a store's metadata and coordinates; data chunks are written later, tile by tile.
+
+    Parameters
+    ----------
+    path : path-like
+        Directory of the Zarr v3 store.
+    grid : Grid
+        Analysis grid (lat/lon coordinates and ``crs``).
+    variables : mapping of name to VarSpec
+        Tiled variables to allocate (filled with the fill value until written).
+    tile_size : int
+        Chunk edge in cells (chunks are ``(time=all, tile_size, tile_size)``).
+    time : array-like of datetime64, optional
+        Daily time axis; required when any variable has a ``time`` dim.
+    met_grid : Grid, optional
+        Native grid of the meteorology (ERA5 0.1°): variables with dims ``("time", "met_lat",
+        "met_lon")`` live on it, with their own coordinates ``met_lat``/``met_lon``.
+    static : xarray.Dataset, optional
+        Small variables written at once (per-IHS tables, per-year arrays, city names ...).
+    attrs : mapping, optional
+        Global attributes (title, history, configuration).
+    overwrite : bool
+        Replace an existing store. Without it, an existing *complete* store is an error and an
+        incomplete one is reused as is (so a rerun resumes).
+    """
+    import dask.array as da
+    import xarray as xr
+
+    path = Path(path)
+    if path.exists():
+        if overwrite:
+            shutil.rmtree(path)
+        else:
+            if is_complete(path):
+                raise StoreError(f"{path} already holds a complete store; pass overwrite=True to replace it")
+            return path  # resume: metadata is already there
+    ds = grid.to_dataset()
+    if time is not None:
+        time = np.asarray(time, dtype="datetime64[ns]")
+        ds = ds.assign_coords(time=("time", time, {"standard_name": "time", "long_name": "day (Beijing time)", "axis": "T"}))
+    sizes = {"time": None if time is None else len(time), "lat": grid.ny, "lon": grid.nx}
+    if met_grid is not None:
+        met_coords = met_grid.cf_coords()
+        ds = ds.assign_coords(
+            met_lat=("met_lat", met_grid.lat, {**met_coords["lat"][2], "long_name": "latitude of meteorology cell centre"}),
+            met_lon=("met_lon", met_grid.lon, {**met_coords["lon"][2], "long_name": "longitude of meteorology cell centre"}),
+        )
+        ds.attrs["ihs_met_grid"] = [met_grid.south, met_grid.north, met_grid.west, met_grid.east, met_grid.res]
+        sizes.update(met_lat=met_grid.ny, met_lon=met_grid.nx)
+    encoding = {}
+    for name, spec in variables.items():
+        shape, chunks = [], []
+        for dim in spec.dims:
+            if dim not in sizes or sizes[dim] is None:
+                raise StoreError(f"variable {name!r} has dim {dim!r} but the store has no such axis")
+            shape.append(sizes[dim])
+            chunks.append(tile_size if dim in ("lat", "lon", "met_lat", "met_lon") else sizes[dim])
+        dtype = np.dtype(spec.dtype)
+        fill = _fill_value(dtype)
+        data = da.full(tuple(shape), fill, dtype=dtype, chunks=tuple(chunks))
+        var_attrs = dict(spec.attrs)
+        if "lat" in spec.dims or "met_lat" in spec.dims:
+            var_attrs["grid_mapping"] = GRID_MAPPING_NAME
+        ds[name] = xr.DataArray(data, dims=spec.dims, attrs=var_attrs)
+        encoding[name] = {"chunks": tuple(chunks), "fill_value": fill}
+    if static is not None:
+        for name, var in static.data_vars.items():
+            ds[name] = var
+        for name, coord in static.coords.items():
+            if name not in ds.coords:
+                ds = ds.assign_coords({name: coord})
+    root_attrs = {"Conventions": "CF-1.10", "ihs_tile_size": int(tile_size), COMPLETE_ATTR: False}
+    root_attrs.update(attrs or {})
+    ds.attrs.update(root_attrs)
+    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, encoding=encoding, consolidated=False)
+    (path / TILE_RECORD_DIR).mkdir(exist_ok=True)
+    return path
+
+
+def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarray], *, record: str | None = None) -> None:
+    """Write every variable of one tile, then record the tile as finished.
+
+    Each array must have the tile's ``(…, rows, cols)`` shape with the variable's leading axes whole.
+    Tiles of the meteorology grid pass ``record="met_" + tile.name`` so their records stay apart.
+    """
+    import zarr
+
+    path = Path(path)
+    group = zarr.open_group(path, mode="r+")
+    ny, nx = tile.shape
+    for name, block in data.items():
+        if name not in group:
+            raise StoreError(f"{path}: no variable {name!r} to write tile {tile.name} into")
+        array = group[name]
+        block = np.asarray(block)
+        if block.shape[-2:] != (ny, nx) or block.shape[:-2] != tuple(array.shape[:-2]):
+            raise StoreError(
+                f"{path}: tile {tile.name} of {name!r} has shape {block.shape}, "
+                f"expected {tuple(array.shape[:-2]) + (ny, nx)}"
+            )
+        index = (slice(None),) * (array.ndim - 2) + (tile.rows, tile.cols)
+        array[index] = block.astype(array.dtype, copy=False)
+    _record_tile(path, tile, record or tile.name)
+
+
+def _record_tile(path: Path, tile: Tile, record: str) -> None:
+    records = path / TILE_RECORD_DIR
+    records.mkdir(exist_ok=True)
+    tmp = records / f".{record}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"tile": tile.name, "rows": [tile.rows.start, tile.rows.stop],
+                               "cols": [tile.cols.start, tile.cols.stop]}))
+    os.replace(tmp, records / record)
+
+
+def write_array(path: str | os.PathLike, name: str, data: np.ndarray, region: tuple | None = None) -> None:
+    """Write a whole (small) variable, or ``region`` of it, outside the tile bookkeeping."""
+    import zarr
+
+    array = zarr.open_group(Path(path), mode="r+")[name]
+    array[region if region is not None else ...] = np.asarray(data).astype(array.dtype, copy=False)
+
+
+def finished_tiles(path: str | os.PathLike) -> set[str]:
+    """Names of the tiles recorded as finished in a store."""
+    records = Path(path) / TILE_RECORD_DIR
+    if not records.is_dir():
+        return set()
+    return {p.name for p in records.iterdir() if not p.name.startswith(".")}
+
+
+def pending_tiles(path: str | os.PathLike, tiles: Iterable[Tile], prefix: str = "") -> list[Tile]:
+    done = finished_tiles(path)
+    return [t for t in tiles if prefix + t.name not in done]
+
+
+def mark_complete(path: str | os.PathLike, **extra_attrs) -> None:
+    """Flag a store as finished (and record summary attributes) once its stage has ended."""
+    import zarr
+
+    group = zarr.open_group(Path(path), mode="r+")
+    group.attrs.update({COMPLETE_ATTR: True, **extra_attrs})
+    # consolidated metadata: plain ``xarray.open_zarr`` opens it quickly and never lists _ihs_tiles
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(not recognized as a component|Consolidated metadata)", category=UserWarning)
+        zarr.consolidate_metadata(Path(path), zarr_format=3)
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    import zarr
+
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        return False
+    try:
+        return bool(zarr.open_group(path, mode="r").attrs.get(COMPLETE_ATTR, False))
+    except Exception:  # pragma: no cover - unreadable metadata counts as incomplete
+        return False
+
+
+def open_store(path: str | os.PathLike, *, require_complete: bool = True, chunks="auto"):
+    """Open a store with xarray; refuse one whose writer did not finish."""
+    import xarray as xr
+
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        raise StoreError(f"{path} is not a Zarr store (no zarr.json); run the stage that writes it first")
+    if require_complete and not is_complete(path):
+        raise StoreError(
+            f"{path} is incomplete (its writer did not finish); rerun the stage that writes it — "
+            f"finished tiles are kept and skipped"
+        )
+    consolidated = is_complete(path)
+    return xr.open_zarr(path, consolidated=consolidated, zarr_format=3, chunks=chunks if chunks != "auto" else {})
+
+
+def read_tile(path: str | os.PathLike, tile: Tile, variables: Iterable[str]) -> dict[str, np.ndarray]:
+    """Read the given variables of one tile straight from Zarr (no xarray, no dask)."""
+    import zarr
+
+    group = zarr.open_group(Path(path), mode="r")
+    out = {}
+    for name in variables:
+        array = group[name]
+        out[name] = array[(slice(None),) * (array.ndim - 2) + (tile.rows, tile.cols)]
+    return out
