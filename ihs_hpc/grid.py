@@ -93,7 +93,7 @@ class Grid:
         lon = np.asarray(lon, dtype=np.float64)
         if lat.ndim != 1 or lon.ndim != 1 or lat.size < 2 or lon.size < 2:
             raise ValueError(f"lat and lon must be 1-D with >= 2 values, got shapes {lat.shape} and {lon.shape}")
-        res = float(abs(lon[1] - lon[0]))
+        res = round(float(abs(lon[1] - lon[0])), 9)  # 0.01 stored as float has dust in the 1e-17 range
         for axis, values in (("lat", lat), ("lon", lon)):
             step = np.abs(np.diff(values))
             if not np.allclose(step, res, rtol=rtol, atol=0):
@@ -101,7 +101,7 @@ class Grid:
                     f"{axis} is not a regular {res:g}° grid: steps range {step.min():g}..{step.max():g}"
                 )
         half = res / 2.0
-        snap = lambda v: round(v / res * 2) * res / 2  # noqa: E731 - keep edges free of float dust
+        snap = lambda v: round(round(v / res * 2) * res / 2, 9)  # noqa: E731 - keep edges free of float dust
         return cls(
             south=snap(lat.min() - half), north=snap(lat.max() + half),
             west=snap(lon.min() - half), east=snap(lon.max() + half), res=res,

@@ -1,0 +1,134 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from ihs_hpc.grid import Grid
+from ihs_hpc.io.cube import (StoreError, create_store, cube_spec, finished_tiles, is_complete, map_spec,
+                             mark_complete, met_spec, open_store, pending_tiles, read_tile, write_tile)
+
+GRID = Grid(36.0, 36.40, 114.0, 114.52)  # 40 x 52 cells: edge tiles are partial
+TIME = pd.date_range("2019-01-01", periods=20, freq="D")
+
+
+def tile_values(tile, n_time=len(TIME)):
+    """Deterministic content of a tile, different for every cell and day."""
+    rows = np.arange(tile.rows.start, tile.rows.stop)[:, None]
+    cols = np.arange(tile.cols.start, tile.cols.stop)[None, :]
+    days = np.arange(n_time)[:, None, None]
+    return (days * 1000.0 + rows * 100.0 + cols).astype("float32")
+
+
+def make_store(path, **kw):
+    return create_store(path, GRID, {"pm25": cube_spec("ug m-3", "PM2.5", "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"),
+                                     "dem": map_spec("m", "elevation", "surface_altitude"),
+                                     "t2m": met_spec("K", "2 m temperature", "air_temperature")},
+                        tile_size=16, time=TIME, met_grid=GRID.enclosing(0.1), **kw)
+
+
+def test_round_trip_cf_and_chunks(tmp_path):
+    path = make_store(tmp_path / "s.zarr")
+    for tile in GRID.tiles(16):
+        write_tile(path, tile, {"pm25": tile_values(tile), "dem": tile_values(tile)[0] + 0.5})
+    mark_complete(path)
+    ds = xr.open_zarr(path)  # plain xarray, default arguments
+    assert ds.pm25.dtype == np.float32
+    assert ds.pm25.encoding["chunks"] == (len(TIME), 16, 16)
+    assert ds.pm25.attrs["units"] == "ug m-3" and ds.pm25.attrs["grid_mapping"] == "crs"
+    assert ds.pm25.attrs["standard_name"].startswith("mass_concentration_of_pm2p5")
+    assert ds.t2m.dims == ("time", "met_lat", "met_lon")
+    assert ds.lat.attrs["units"] == "degrees_north"
+    full = np.empty((len(TIME),) + GRID.shape, "float32")
+    for tile in GRID.tiles(16):
+        full[:, tile.rows, tile.cols] = tile_values(tile)
+    np.testing.assert_array_equal(ds.pm25.values, full)
+    np.testing.assert_array_equal(ds.dem.values, full[0] + 0.5)
+    assert np.isnan(ds.t2m.values).all()  # never written: fill value
+    tile = GRID.tiles(16)[4]
+    np.testing.assert_array_equal(read_tile(path, tile, ["pm25"])["pm25"], tile_values(tile))
+
+
+def test_incomplete_store_is_refused_and_rerun_resumes(tmp_path):
+    path = make_store(tmp_path / "s.zarr")
+    tiles = GRID.tiles(16)
+    for tile in tiles[:3]:
+        write_tile(path, tile, {"pm25": tile_values(tile)})
+    assert not is_complete(path)
+    with pytest.raises(StoreError, match="incomplete"):
+        open_store(path)
+    assert make_store(tmp_path / "s.zarr") == path  # reopening an incomplete store keeps its tiles
+    assert [t.name for t in pending_tiles(path, tiles)] == [t.name for t in tiles[3:]]
+    mark_complete(path)
+    with pytest.raises(StoreError, match="already holds a complete store"):
+        make_store(tmp_path / "s.zarr")
+
+
+def test_bad_tile_shape_is_rejected(tmp_path):
+    path = make_store(tmp_path / "s.zarr")
+    tile = GRID.tiles(16)[0]
+    with pytest.raises(StoreError, match="pm25"):
+        write_tile(path, tile, {"pm25": np.zeros((3, 16, 16), "float32")})
+    with pytest.raises(StoreError, match="no variable 'nope'"):
+        write_tile(path, tile, {"nope": np.zeros((16, 16))})
+    assert finished_tiles(path) == set()
+
+
+WRITER = r"""
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_cube import GRID, make_store, tile_values
+from ihs_hpc.io.cube import pending_tiles, write_tile, mark_complete
+path = make_store({path!r})
+for tile in pending_tiles(path, GRID.tiles(16)):
+    write_tile(path, tile, {{"pm25": tile_values(tile), "dem": tile_values(tile)[1]}})
+    print("wrote", tile.name, flush=True)
+    time.sleep({pause})
+mark_complete(path)
+print("complete", flush=True)
+"""
+
+
+def run_writer(path, pause):
+    code = WRITER.format(tests=str(Path(__file__).parent), path=str(path), pause=pause)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+
+def test_writer_killed_mid_run_then_rerun_gives_identical_store(tmp_path):
+    clean = tmp_path / "clean.zarr"
+    proc = run_writer(clean, 0.0)
+    assert proc.wait(timeout=120) == 0
+
+    crashed = tmp_path / "crashed.zarr"
+    proc = run_writer(crashed, 0.3)
+    written = 0
+    for line in proc.stdout:
+        written += line.startswith("wrote")
+        if written == 3:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not is_complete(crashed)
+    done_before = finished_tiles(crashed)
+    assert 3 <= len(done_before) < len(GRID.tiles(16))
+
+    rerun = run_writer(crashed, 0.0)
+    out, _ = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0
+    rewritten = {line.split()[1] for line in out.splitlines() if line.startswith("wrote")}
+    assert rewritten.isdisjoint(done_before)  # finished tiles were skipped
+    a, b = open_store(clean), open_store(crashed)
+    for name in ("pm25", "dem"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+    # chunk files are byte-identical too
+    for chunk in sorted((clean / "pm25" / "c").rglob("*")):
+        if chunk.is_file():
+            twin = crashed / chunk.relative_to(clean)
+            assert twin.read_bytes() == chunk.read_bytes()
