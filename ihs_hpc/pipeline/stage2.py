@@ -1,0 +1,158 @@
+"""Stage 2 (seed 000 §2.3.3): STL baselines, regression on meteorological baselines, ``pm25_bl_tem``.
+
+1. Meteorological baselines (trend + seasonal, eq. 2) on the native 0.1° grid, one task per met tile.
+2. Per analysis tile, one task: the PM2.5 baseline of every pixel (eq. 2, one GEMM with the cached
+   STL operator when ``robust`` is false), the six met baselines interpolated bilinearly to the
+   tile's pixels on the fly (exact: interpolation commutes with non-robust STL), the per-pixel
+   regression (eq. 3) and the met-removed baseline ``pm25_bl_tem = pm25_bl − pm25_bl_mlr`` (eq. 4).
+
+Writes ``stage2.zarr``: ``met_bl_<var>`` on the met grid; ``pm25_bl``, ``pm25_bl_mlr``, ``pm25_bl_tem``
+cubes; ``coef_a0`` (intercept) … ``coef_a6`` and ``r2`` maps. Tiles already recorded are skipped.
+"""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from ..config import RunConfig
+from ..grid import Grid
+from ..io.cube import (create_store, cube_spec, is_complete, map_spec, mark_complete, met_spec, open_store,
+                       pending_tiles, read_tile, write_tile)
+from ..ops.interp import apply_bilinear, bilinear_weights
+from ..ops.mlr import mlr
+from ..ops.stl import stl_baseline
+from .executor import map_tiles
+from .inputs import input_store
+
+PM25_UNITS = "ug m-3"
+
+
+def stl_settings(config: RunConfig) -> dict:
+    return dict(config["stage2.stl"])
+
+
+def _met_grid_of(cubes: Path) -> Grid:
+    attrs = zarr.open_group(cubes, mode="r").attrs
+    south, north, west, east, res = attrs["ihs_met_grid"]
+    return Grid(south, north, west, east, res)
+
+
+def met_baseline_tile(tile, *, cubes: Path, out: Path, variables: tuple[str, ...], settings: dict) -> None:
+    """Baselines of every met variable over one tile of the native met grid."""
+    group = zarr.open_group(cubes, mode="r")
+    blocks = {}
+    for var in variables:
+        block = np.asarray(group[var][:, tile.rows, tile.cols], dtype=np.float64)
+        n_time = block.shape[0]
+        series = block.reshape(n_time, -1).T
+        _check_finite(series, var, tile, cubes)
+        baseline = stl_baseline(series, **settings)
+        blocks[f"met_bl_{var}"] = baseline.T.reshape(block.shape).astype(np.float32)
+    write_tile(out, tile, blocks, record="met_" + tile.name)
+
+
+def _check_finite(series: np.ndarray, var: str, tile, store: Path) -> None:
+    bad = ~np.isfinite(series).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{store}: variable {var!r} has {int(bad.sum())} series with missing values in tile {tile.name}; "
+            f"run the prep stage (IQR + kriging gap fill) first"
+        )
+
+
+def pm25_tile(tile, *, cubes: Path, out: Path, variables: tuple[str, ...], settings: dict,
+              met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool = True,
+              pm25_var: str = "pm25") -> None:
+    """Baseline, regression and met removal for every pixel of one analysis tile."""
+    pm25 = read_tile(cubes, tile, [pm25_var])[pm25_var]
+    n_time, ny, nx = pm25.shape
+    series = pm25.reshape(n_time, -1).T.astype(np.float64)
+    _check_finite(series, pm25_var, tile, cubes)
+    pm25_bl = stl_baseline(series, **settings)  # eq. 2
+
+    # the met window around the tile (+1 cell) and bilinear weights to the tile's cell centres
+    lat, lon = grid.lat[tile.rows], grid.lon[tile.cols]
+    r0 = max(int(np.searchsorted(-met_lat, -lat.max(), side="right")) - 2, 0)
+    r1 = min(int(np.searchsorted(-met_lat, -lat.min(), side="left")) + 2, len(met_lat))
+    c0 = max(int(np.searchsorted(met_lon, lon.min(), side="right")) - 2, 0)
+    c1 = min(int(np.searchsorted(met_lon, lon.max(), side="left")) + 2, len(met_lon))
+    index, weight = bilinear_weights(met_lat[r0:r1], met_lon[c0:c1], lat, lon)
+    group = zarr.open_group(out, mode="r")
+    regressors = np.empty((ny * nx, len(variables), n_time))
+    for k, var in enumerate(variables):
+        window = np.asarray(group[f"met_bl_{var}"][:, r0:r1, c0:c1], dtype=np.float64)
+        regressors[:, k, :] = apply_bilinear(window, index, weight).T
+    fit = mlr(pm25_bl, regressors)  # eq. 3
+    pm25_bl_tem = pm25_bl - fit.fitted  # eq. 4
+    if keep_level:  # remove meteorological variation only: add back the pixel's mean level
+        pm25_bl_tem += fit.fitted.mean(axis=-1, keepdims=True)
+
+    def cube(a):
+        return a.T.reshape(n_time, ny, nx).astype(np.float32)
+
+    blocks = {"pm25_bl": cube(pm25_bl), "pm25_bl_mlr": cube(fit.fitted), "pm25_bl_tem": cube(pm25_bl_tem),
+              "r2": fit.r2.reshape(ny, nx).astype(np.float32)}
+    for k in range(fit.coef.shape[-1]):
+        blocks[f"coef_a{k}"] = fit.coef[:, k].reshape(ny, nx).astype(np.float32)
+    write_tile(out, tile, blocks)
+
+
+def stage2_variables(met_vars) -> dict:
+    specs = {
+        "pm25_bl": cube_spec(PM25_UNITS, "PM2.5 baseline: STL trend + seasonal (eq. 2)"),
+        "pm25_bl_mlr": cube_spec(PM25_UNITS, "PM2.5 baseline explained by meteorological baselines (eq. 3)"),
+        "pm25_bl_tem": cube_spec(PM25_UNITS, "PM2.5 baseline with meteorology removed (eq. 4; see keep_level)"),
+        "r2": map_spec("1", "coefficient of determination of the regression (eq. 3)"),
+        "coef_a0": map_spec(PM25_UNITS, "regression intercept a0 (eq. 3)"),
+    }
+    for k, var in enumerate(met_vars, start=1):
+        specs[f"coef_a{k}"] = map_spec(f"{PM25_UNITS} per unit of {var}", f"regression coefficient a{k} of {var} baseline (eq. 3)")
+        specs[f"met_bl_{var}"] = met_spec("same as input", f"{var} baseline: STL trend + seasonal (eq. 2)")
+    return specs
+
+
+def run_stage2(config: RunConfig, client, echo) -> dict:
+    from .run import store_path
+
+    cubes = input_store(config)
+    out = store_path(config, "stage2")
+    source = open_store(cubes)
+    grid = Grid.from_dataset(source)
+    met_grid = _met_grid_of(cubes)
+    variables = tuple(config["stage2.met_variables"])
+    missing = [v for v in ("pm25",) + variables if v not in source]
+    if missing:
+        raise ValueError(f"{cubes}: stage 2 needs variables {missing}, not found (have {sorted(source.data_vars)})")
+    units = {v: source[v].attrs.get("units", "") for v in variables}
+    settings = stl_settings(config)
+    tile_size = config["grid.tile_size"]
+    if is_complete(out):
+        echo(f"  {out} is complete — kept")
+        return {"store": str(out), "reused": True}
+    specs = stage2_variables(variables)
+    for var in variables:
+        specs[f"met_bl_{var}"] = met_spec(units[var], specs[f"met_bl_{var}"].attrs["long_name"])
+    create_store(out, grid, specs, tile_size=tile_size, time=source.time.values, met_grid=met_grid,
+                 attrs={"stl_settings": dict(settings), "met_variables": list(variables),
+                        "keep_level": bool(config["stage2.keep_level"]),
+                        "source": str(cubes)})
+    n_time = source.sizes["time"]
+    # build (or load) the STL operator once here so workers find it cached on disk
+    stl_baseline(np.zeros((1, n_time)), **settings)
+
+    met_tiles = pending_tiles(out, met_grid.tiles(tile_size), prefix="met_")
+    met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
+                          met_tiles, client, desc="stage2 met baselines")
+    tiles = pending_tiles(out, grid.tiles(tile_size))
+    stats = map_tiles(partial(pm25_tile, cubes=cubes, out=out, variables=variables, settings=settings,
+                              met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid,
+                              keep_level=bool(config["stage2.keep_level"])),
+                      tiles, client, desc="stage2 PM2.5 tiles")
+    mark_complete(out)
+    rate = stats["pixels_per_s"]
+    echo(f"  {stats['pixels']} pixel series in {stats['seconds']:.1f} s ({rate:.0f} series/s); "
+         f"met baselines: {met_stats['pixels']} series")
+    return {"store": str(out), "pixel_series": stats["pixels"], "series_per_s": round(rate, 1)}
