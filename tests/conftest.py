@@ -39,3 +39,13 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def reference_fixtures(shared_data) -> Path:
     return shared_data / "reference_fixtures"
+
+
+@pytest.fixture(scope="session")
+def tiny_scene(tmp_path_factory) -> Path:
+    """The ``tiny`` synthetic scene (seed 0), generated once per test session."""
+    from ihs_hpc.synth import generate_scene
+
+    out = tmp_path_factory.mktemp("scene") / "tiny.zarr"
+    generate_scene("tiny", out, seed=0)
+    return out

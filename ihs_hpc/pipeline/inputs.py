@@ -14,6 +14,13 @@ def input_store(config: RunConfig) -> Path:
     return config.run_dir / "cubes.zarr"
 
 
+def pm25_store(config: RunConfig) -> Path:
+    """The store whose ``pm25`` later stages analyse: ``prep.zarr`` when prep is enabled, else the input."""
+    if config["prep.enabled"]:
+        return config.run_dir / "prep.zarr"
+    return input_store(config)
+
+
 def run_input(config: RunConfig, client, echo) -> dict:
     kind = config["input.kind"]
     out = input_store(config)

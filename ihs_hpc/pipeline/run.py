@@ -4,6 +4,7 @@ Run directory layout::
 
     RUN/config.yaml      the merged, validated configuration of the last run
     RUN/cubes.zarr       inputs on the analysis grid (synthetic scene, ingested files, or a given store)
+    RUN/prep.zarr        PM2.5 after IQR outlier removal and kriging gap fill
     RUN/stage1.zarr      IHS radiation areas (region growing)
     RUN/stage2.zarr      STL baselines, regression on meteorology, pm25_bl_tem
     RUN/stage3.zarr      pm25_bl_oem and pm25_ihs
@@ -24,7 +25,7 @@ from typing import Callable
 
 from ..config import RunConfig
 
-STORE_NAMES = {"input": "cubes.zarr", "stage1": "stage1.zarr", "stage2": "stage2.zarr", "stage3": "stage3.zarr"}
+STORE_NAMES = {"input": "cubes.zarr", "prep": "prep.zarr", "stage1": "stage1.zarr", "stage2": "stage2.zarr", "stage3": "stage3.zarr"}
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,10 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("input", "inputs (synthetic scene, ingest, or an existing store)", "ihs_hpc.pipeline.inputs:run_input"),
-    Stage("prep", "IQR outliers and kriging gap fill", None),
-    Stage("stage1", "IHS radiation areas by region growing", None),
-    Stage("stage2", "STL baselines and regression on meteorology", None),
-    Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", None),
+    Stage("prep", "IQR outliers and kriging gap fill", "ihs_hpc.pipeline.prep:run_prep"),
+    Stage("stage1", "IHS radiation areas by region growing", "ihs_hpc.pipeline.stage1:run_stage1"),
+    Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2"),
+    Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3"),
     Stage("stats", "statistics tables", None),
     Stage("report", "figures and HTML report", None),
 )

@@ -68,7 +68,6 @@ def run_stage1(config: RunConfig, client, echo) -> dict:
                                {"units": "1", "long_name": "number of operating IHS areas covering the pixel"}),
             "member_offset": ("ihs_edge", offsets, {"long_name": "start of each IHS's members in member_pixel"}),
             "member_pixel": ("member", pixels, {"long_name": "flat pixel index row*nx+col of IHS area members"}),
-            "ihs_id": ("ihs", source.ihs_id.values.astype(str)),
             "ihs_area_km2": ("ihs", np.array([grid.cell_area_km2().ravel()[m].sum() for m in result.members]),
                              {"units": "km2", "long_name": "area of the IHS radiation area"}),
         },

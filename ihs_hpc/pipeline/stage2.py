@@ -25,7 +25,7 @@ from ..ops.interp import apply_bilinear, bilinear_weights
 from ..ops.mlr import mlr
 from ..ops.stl import stl_baseline
 from .executor import map_tiles
-from .inputs import input_store
+from .inputs import input_store, pm25_store
 
 PM25_UNITS = "ug m-3"
 
@@ -63,14 +63,14 @@ def _check_finite(series: np.ndarray, var: str, tile, store: Path) -> None:
         )
 
 
-def pm25_tile(tile, *, cubes: Path, out: Path, variables: tuple[str, ...], settings: dict,
+def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...], settings: dict,
               met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool = True,
               pm25_var: str = "pm25") -> None:
     """Baseline, regression and met removal for every pixel of one analysis tile."""
-    pm25 = read_tile(cubes, tile, [pm25_var])[pm25_var]
+    pm25 = read_tile(pm25_source, tile, [pm25_var])[pm25_var]
     n_time, ny, nx = pm25.shape
     series = pm25.reshape(n_time, -1).T.astype(np.float64)
-    _check_finite(series, pm25_var, tile, cubes)
+    _check_finite(series, pm25_var, tile, pm25_source)
     pm25_bl = stl_baseline(series, **settings)  # eq. 2
 
     # the met window around the tile (+1 cell) and bilinear weights to the tile's cell centres
@@ -118,6 +118,8 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
     from .run import store_path
 
     cubes = input_store(config)
+    pm25_source = pm25_store(config)
+    open_store(pm25_source)  # a clear error when prep has not run or did not finish
     out = store_path(config, "stage2")
     source = open_store(cubes)
     grid = Grid.from_dataset(source)
@@ -138,7 +140,7 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
     create_store(out, grid, specs, tile_size=tile_size, time=source.time.values, met_grid=met_grid,
                  attrs={"stl_settings": dict(settings), "met_variables": list(variables),
                         "keep_level": bool(config["stage2.keep_level"]),
-                        "source": str(cubes)})
+                        "source": str(cubes), "pm25_source": str(pm25_source)})
     n_time = source.sizes["time"]
     # build (or load) the STL operator once here so workers find it cached on disk
     stl_baseline(np.zeros((1, n_time)), **settings)
@@ -147,7 +149,7 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
                           met_tiles, client, desc="stage2 met baselines")
     tiles = pending_tiles(out, grid.tiles(tile_size))
-    stats = map_tiles(partial(pm25_tile, cubes=cubes, out=out, variables=variables, settings=settings,
+    stats = map_tiles(partial(pm25_tile, pm25_source=pm25_source, out=out, variables=variables, settings=settings,
                               met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid,
                               keep_level=bool(config["stage2.keep_level"])),
                       tiles, client, desc="stage2 PM2.5 tiles")

@@ -1,0 +1,125 @@
+"""Day-by-day spatial filling over a time-contiguous cube, with bounded memory.
+
+Kriging needs whole days while cubes are stored with whole series per chunk. The fill runs in three
+steps: blocks of days are read over the full grid (one task per block; each task holds
+``block_days × ny × nx`` values), the filled values come back sparse (day, pixel, value) — gaps and
+holes are a small share of a cube — and a final pass per tile merges them into the output cube with
+the usual atomic, resumable tile writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from ..grid import Grid
+from ..io.cube import pending_tiles, read_tile, write_tile
+from ..ops.gapfill import fill_gaps
+from .executor import map_tiles
+
+
+@dataclass(frozen=True)
+class DayBlock:
+    """A run of days; quacks like a Tile for :func:`map_tiles` (name, shape)."""
+
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"d{self.start:05d}_{self.stop:05d}"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.stop - self.start, 1)
+
+
+def day_blocks(n_days: int, block_days: int) -> list[DayBlock]:
+    return [DayBlock(s, min(s + block_days, n_days)) for s in range(0, n_days, block_days)]
+
+
+def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=None, fill_mask=None,
+               model: str = "exponential", k: int = 16, seed: int = 0, original=None) -> dict:
+    """Krige the NaN pixels (and ``holes``) of every day of a block; return the fills, sparse.
+
+    ``original=(store, variable)`` also counts, per day, the values missing before outlier removal.
+    """
+    data = np.asarray(zarr.open_group(store, mode="r")[variable][block.start:block.stop], dtype=np.float64)
+    if original is not None:
+        raw = zarr.open_group(original[0], mode="r")[original[1]][block.start:block.stop]
+        missing_input = np.isnan(raw).reshape(len(raw), -1).sum(axis=1)
+    days, pixels, values, infos = [], [], [], []
+    for offset, field in enumerate(data):
+        if holes is not None:
+            field = np.where(holes, np.nan, field)
+        target = np.isnan(field) if fill_mask is None else np.isnan(field) & fill_mask
+        filled, info = fill_gaps(field, lat, lon, model=model, k=k, fill_mask=fill_mask,
+                                 seed=(seed, block.start + offset))
+        flat = np.flatnonzero(target.ravel())
+        days.append(np.full(flat.size, block.start + offset, dtype=np.int32))
+        pixels.append(flat.astype(np.int64))
+        values.append(filled.ravel()[flat].astype(np.float32))
+        info["day"] = block.start + offset
+        if original is not None:
+            info["n_missing_input"] = int(missing_input[offset])
+        infos.append(info)
+    return {"day": np.concatenate(days), "pixel": np.concatenate(pixels), "value": np.concatenate(values),
+            "info": infos}
+
+
+def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, holes=None, fill_mask=None,
+               model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days") -> tuple[dict, list]:
+    """Run :func:`fill_block` over all days; return merged sparse fills and per-day info."""
+    n_days = zarr.open_group(store, mode="r")[variable].shape[0]
+    results = []
+    func = partial(fill_block, store=store, variable=variable, lat=grid.lat, lon=grid.lon, holes=holes,
+                   fill_mask=fill_mask, model=model, k=k, original=original)
+    collected = []
+
+    def collect(block):
+        collected.append(func(block))
+
+    if client is None:
+        map_tiles(collect, day_blocks(n_days, block_days), None, desc=desc, unit="block")
+        results = collected
+    else:
+        from distributed import as_completed
+        from tqdm.auto import tqdm
+
+        blocks = day_blocks(n_days, block_days)
+        futures = [client.submit(func, b, pure=False) for b in blocks]
+        with tqdm(total=len(blocks), desc=desc, unit="block") as bar:
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update(1)
+    fills = {key: np.concatenate([r[key] for r in results]) if results else np.zeros(0)
+             for key in ("day", "pixel", "value")}
+    infos = sorted((i for r in results for i in r["info"]), key=lambda i: i["day"])
+    return fills, infos
+
+
+def merge_tile(tile, *, source: Path, source_var: str, out: Path, out_var: str, grid: Grid, fills: dict,
+               holes=None, record_prefix: str = "", extra=None) -> None:
+    """Write one tile of ``out_var`` = source values with the sparse fills put in."""
+    block = read_tile(source, tile, [source_var])[source_var].astype(np.float32)
+    if holes is not None:
+        block = np.where(holes[tile.rows, tile.cols][None], np.nan, block)
+    rows, cols = np.divmod(fills["pixel"], grid.nx)
+    inside = (rows >= tile.rows.start) & (rows < tile.rows.stop) & (cols >= tile.cols.start) & (cols < tile.cols.stop)
+    block[fills["day"][inside], rows[inside] - tile.rows.start, cols[inside] - tile.cols.start] = fills["value"][inside]
+    data = {out_var: block}
+    if extra is not None:
+        data.update(extra(tile, block))
+    write_tile(out, tile, data, record=record_prefix + tile.name)
+
+
+def merge_cube(source: Path, source_var: str, out: Path, out_var: str, grid: Grid, tile_size: int, fills: dict,
+               *, holes=None, record_prefix: str = "", extra=None, desc: str = "merging fills") -> dict:
+    """Merge sparse fills into ``out_var`` tile by tile (in-process: the fills stay in this memory)."""
+    tiles = pending_tiles(out, grid.tiles(tile_size), prefix=record_prefix)
+    return map_tiles(partial(merge_tile, source=source, source_var=source_var, out=out, out_var=out_var, grid=grid,
+                             fills=fills, holes=holes, record_prefix=record_prefix, extra=extra),
+                     tiles, None, desc=desc)
