@@ -17,7 +17,8 @@ import zarr
 
 from ..grid import Grid
 from ..io.cube import pending_tiles, read_tile, write_tile
-from ..ops.gapfill import fill_gaps
+from ..ops.gapfill import VariogramFitError, fill_gaps
+from ..ops.variogram import fit_variogram_fast
 from .executor import map_tiles
 
 
@@ -56,8 +57,10 @@ def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=N
         if holes is not None:
             field = np.where(holes, np.nan, field)
         target = np.isnan(field) if fill_mask is None else np.isnan(field) & fill_mask
+        params = _day_variogram(field, lat, lon, model, seed=(seed, block.start + offset))
         filled, info = fill_gaps(field, lat, lon, model=model, k=k, fill_mask=fill_mask,
-                                 seed=(seed, block.start + offset))
+                                 variogram_parameters=params, seed=(seed, block.start + offset))
+        info["params"] = params
         flat = np.flatnonzero(target.ravel())
         days.append(np.full(flat.size, block.start + offset, dtype=np.int32))
         pixels.append(flat.astype(np.int64))
@@ -68,6 +71,18 @@ def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=N
         infos.append(info)
     return {"day": np.concatenate(days), "pixel": np.concatenate(pixels), "value": np.concatenate(values),
             "info": infos}
+
+
+def _day_variogram(field, lat, lon, model, seed):
+    """This day's variogram by the fast least-squares fit; None lets fill_gaps apply its fallbacks."""
+    valid = np.isfinite(field)
+    if valid.sum() < 10:
+        return None
+    rows, cols = np.nonzero(valid)
+    try:
+        return fit_variogram_fast(np.asarray(lon)[cols], np.asarray(lat)[rows], field[valid], model=model, seed=seed)
+    except VariogramFitError:
+        return None
 
 
 def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, holes=None, fill_mask=None,
