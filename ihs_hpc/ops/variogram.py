@@ -22,21 +22,29 @@ def _shape(model: str, range_: float, lags: np.ndarray) -> np.ndarray:
 
 
 def _nonneg_two_param(a: np.ndarray, g: np.ndarray) -> tuple[float, float, float]:
-    """Least squares of g ≈ psill·a + nugget with psill, nugget ≥ 0; returns (psill, nugget, sse)."""
-    best = None
-    design = np.column_stack([a, np.ones_like(a)])
-    coef, *_ = np.linalg.lstsq(design, g, rcond=None)
+    """Least squares of g ≈ psill·a + nugget with psill, nugget ≥ 0; returns (psill, nugget, sse).
+
+    Closed form from the 2×2 normal equations; when the unconstrained optimum has a negative
+    parameter the optimum lies on that bound, where the other parameter has a closed form too.
+    """
+    n = float(a.size)
+    sa, sg = float(a.sum()), float(g.sum())
+    saa, sag, sgg = float(a @ a), float(a @ g), float(g @ g)
+
+    def sse(p, c):
+        return p * p * saa + 2 * p * c * sa + n * c * c - 2 * p * sag - 2 * c * sg + sgg
+
+    det = n * saa - sa * sa
     candidates = []
-    if coef[0] >= 0 and coef[1] >= 0:
-        candidates.append((coef[0], coef[1]))
-    aa = float(a @ a)
-    candidates.append((max(float(a @ g) / aa, 0.0) if aa > 0 else 0.0, 0.0))  # nugget = 0
-    candidates.append((0.0, max(float(g.mean()), 0.0)))  # psill = 0
-    for psill, nugget in candidates:
-        sse = float(((psill * a + nugget - g) ** 2).sum())
-        if best is None or sse < best[2]:
-            best = (float(psill), float(nugget), sse)
-    return best
+    if det > 0:
+        p = (n * sag - sa * sg) / det
+        c = (sg - p * sa) / n
+        if p >= 0 and c >= 0:
+            candidates.append((p, c))
+    candidates.append((max(sag / saa, 0.0) if saa > 0 else 0.0, 0.0))  # nugget = 0
+    candidates.append((0.0, max(sg / n, 0.0)))  # psill = 0
+    p, c = min(candidates, key=lambda pc: sse(*pc))
+    return float(p), float(c), max(float(sse(p, c)), 0.0)
 
 
 def fit_variogram_fast(x, y, z, model: str = "exponential", nlags: int = 6, max_points: int = 400,
