@@ -38,20 +38,35 @@ def main():
     """ihs_hpc: PM2.5 from industrial heat sources, pixel by pixel and day by day."""
 
 
+_cluster_options = [
+    click.option("--cluster", type=click.Choice(["local", "slurm", "mpi", "none"]), default=None,
+                 help="Override cluster.kind."),
+    click.option("--workers", type=int, default=None, help="Override cluster.n_workers."),
+]
+
+
+def _with_cluster_options(func):
+    for option in reversed(_cluster_options):
+        func = option(func)
+    return func
+
+
 @main.command("run")
 @click.argument("config_path", type=click.Path(dir_okay=False))
 @click.option("--stages", default=None, help="Comma-separated stages to run (default: all).")
-@click.option("--cluster", type=click.Choice(["local", "slurm", "mpi", "none"]), default=None,
-              help="Override cluster.kind.")
-@click.option("--workers", type=int, default=None, help="Override cluster.n_workers.")
+@_with_cluster_options
 def run_cmd(config_path, stages, cluster, workers):
     """Run the whole pipeline described by CONFIG_PATH (a YAML file) over its run directory."""
+    selected = [s.strip() for s in stages.split(",")] if stages else None
+    _run_stages(config_path, selected, cluster, workers)
+
+
+def _run_stages(config_path, selected, cluster, workers):
     from .cluster import get_client
     from .pipeline.run import run_pipeline
 
     config = _load(config_path, cluster=_cluster_overrides(cluster, workers))
     click.echo(f"ihs {__version__}: run directory {config.run_dir}")
-    selected = [s.strip() for s in stages.split(",")] if stages else None
     try:
         with get_client(config["cluster.kind"], n_workers=config["cluster.n_workers"],
                         threads_per_worker=config["cluster.threads_per_worker"],
@@ -62,6 +77,28 @@ def run_cmd(config_path, stages, cluster, workers):
     except (ValueError, RuntimeError, OSError) as err:
         _fail(str(err))
     _print_summary(summary)
+
+
+def _stage_command(stage: str, help_text: str):
+    @click.argument("config_path", type=click.Path(dir_okay=False))
+    @_with_cluster_options
+    def command(config_path, cluster, workers):
+        _run_stages(config_path, [stage], cluster, workers)
+
+    command.__doc__ = help_text
+    return click.command(stage if stage != "input" else "ingest", help=help_text)(command)
+
+
+for _stage, _help in (
+    ("input", "Make RUN/cubes.zarr from the configured input (real files, a synthetic scene, or a store)."),
+    ("prep", "IQR outlier removal and per-day kriging gap fill of PM2.5 (RUN/prep.zarr)."),
+    ("stage1", "IHS radiation areas by region growing over the DEM (RUN/stage1.zarr)."),
+    ("stage2", "STL baselines and per-pixel regression on meteorological baselines (RUN/stage2.zarr)."),
+    ("stage3", "Background PM2.5 inside IHS areas and IHS-related PM2.5, eq. 10 (RUN/stage3.zarr)."),
+    ("stats", "Statistics tables of a finished run (RUN/stats/)."),
+    ("report", "Figures and the HTML report of a finished run (RUN/report/)."),
+):
+    main.add_command(_stage_command(_stage, _help))
 
 
 def _print_summary(summary: dict) -> None:
