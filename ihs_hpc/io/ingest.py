@@ -1,0 +1,536 @@
+"""Ingest: real input files → the run's input store ``cubes.zarr`` (what every later stage reads).
+
+Configuration (a plain dict, e.g. the ``input.files`` section of a run's YAML)::
+
+    start: "2012-01-01"            # first day (inclusive), required
+    end: "2021-12-31"              # last day (inclusive), required
+    grid: {south: 36.0, north: 42.6, west: 113.5, east: 119.8, res: 0.01}
+                                   # or [south, north, west, east, res], or "bth" (default: BTH_GRID);
+                                   # the grid= argument of ingest() wins
+    tile_size: 64                  # default 64; the tile_size= argument wins
+    allow_gaps: false              # missing days: error (default) or all-NaN days with a warning
+    clip_to_boundary: false        # PM2.5 outside the union of the city polygons -> NaN
+    memory_mb: 1024                # budget of the rechunk buffers (sets batch_days when that is null)
+    batch_days: null               # days per pass-1 batch (default: from memory_mb, 8..128)
+    workers: 1                     # processes reading daily files in parallel in pass 1
+    work_dir: null                 # scratch for the rechunk (default: <out>.work beside the store)
+    pm25:
+      path: /data/CHAP             # directory (searched recursively), glob, file, or a list of them
+      format: chap-netcdf          # chap-netcdf | netcdf | geotiff
+      variable: PM2.5              # NetCDF variable
+      band: 1                      # GeoTIFF band (index or description)
+      date_regex: "(?<!\\d)(\\d{8})(?!\\d)"  # one capture group with the day in the file name
+      date_format: "%Y%m%d"        # strptime format of that group
+      glob: null                   # file pattern inside directories (default per format)
+    era5:
+      path: /data/era5             # as for pm25
+      format: cds-netcdf           # cds-netcdf | gee-geotiff
+      units: {}                    # per-variable unit override, e.g. {t2m: degC}
+      tp_statistic: sum            # sum: tp is a daily total; mean: daily mean of hourly values (x24)
+      utc_offset_hours: 8          # local day for hourly CDS data (Beijing time)
+      band_names: null             # gee-geotiff: band names in band order if descriptions are lost
+      date_regex / date_format / glob   # gee-geotiff: as for pm25
+    dem:
+      path: /data/dem.tif          # GeoTIFF(s) in any CRS, or NetCDF with 1-D lat/lon
+      variable: null               # NetCDF variable
+      resampling: auto             # auto | average | bilinear | nearest | ...
+    ihs:
+      path: /data/ihs.csv          # CSV, GeoJSON, Shapefile
+      id: null                     # column names (null: aliases, see ihs_hpc.io.ihs_points)
+      lon: null
+      lat: null
+      name: null
+      category: null
+      start: null                  # start/end year columns
+      end: null
+      status: null                 # long table CSV ihs_id, year, operating (instead of start/end)
+      missing_years: not_operating # long table: years without a row -> not_operating | operating | error
+      outside: error               # error | drop
+      crs_offset: null             # gcj02: the points are in GCJ-02
+    cities:                        # optional: without it city_id is -1 everywhere (with a warning)
+      path: /work/shared/data/bth_boundaries/bth_13_cities_cnmaps.geojson
+      name: name                   # property names
+      name_en: name_en
+      adcode: adcode
+      crs_offset: auto             # auto (gcj02 for cnmaps/AMap files) | gcj02 | null
+
+Output: ``pm25 (time, lat, lon)`` float32 µg m-3; ``t2m, d2m, rh, tp, sp, u10, v10 (time, met_lat,
+met_lon)`` on ``grid.enclosing(0.1, margin_cells=1)``; ``dem (lat, lon)`` m; ``city_id (lat, lon)`` int16
+with the ``city`` table; the ``ihs`` table with ``ihs_operating (ihs, year)``. Root attributes record
+the configuration, the source files and the unit conversions.
+
+Atomicity and resumption: the store is built in ``<out>.partial`` and renamed to ``<out>`` only after
+:func:`~ihs_hpc.io.cube.mark_complete`; an existing complete ``<out>`` is left untouched until then (and
+replaced only with ``overwrite=True``). A failed or interrupted ingest leaves ``<out>.partial`` with
+``ihs_complete = False`` (which :func:`~ihs_hpc.io.cube.open_store` refuses) plus the scratch directory;
+rerunning with the same configuration and files resumes: finished pass-1 batches and finished tiles
+are skipped. A different configuration starts afresh.
+
+Memory: the daily files arrive time-sliced while the store is time-contiguous. Pass 1 reads
+``batch_days`` days at a time into a buffer of ``batch_days × ny × nx`` float32 and writes it to a
+scratch Zarr chunked ``(batch_days, tile, tile)``; pass 2 reads one tile with all days
+(``n_days × tile²`` float32, aligned with scratch chunks, no read amplification) and writes it with
+:func:`~ihs_hpc.io.cube.write_tile`. Peak memory ≈ ``batch_days·ny·nx·4 B`` (+ one day being decoded and
+Zarr's encode copies, see ``benchmarks/bench_ingest.py``) + ``n_days·tile²·4 B``, independent of the
+length of the record beyond the one-tile term.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ..grid import BTH_GRID, Grid
+from .cube import (VarSpec, create_store, is_complete, map_spec, mark_complete, met_spec, pending_tiles,
+                   write_array, write_tile)
+from .errors import IngestError, IngestWarning
+
+_KNOWN_KEYS = {"start", "end", "grid", "tile_size", "allow_gaps", "clip_to_boundary", "memory_mb", "batch_days",
+               "workers", "work_dir", "pm25", "era5", "dem", "ihs", "cities"}
+_SECTION_KEYS = {
+    "pm25": {"path", "format", "variable", "band", "date_regex", "date_format", "glob", "allow_gaps", "mask_threshold"},
+    "era5": {"path", "format", "units", "tp_statistic", "utc_offset_hours", "band_names", "date_regex", "date_format",
+             "glob", "allow_gaps"},
+    "dem": {"path", "variable", "band", "resampling"},
+    "ihs": {"path", "id", "lon", "lat", "name", "category", "start", "end", "status", "status_id", "status_year",
+            "status_operating", "missing_years", "outside", "crs_offset", "layer"},
+    "cities": {"path", "name", "name_en", "adcode", "crs_offset", "layer"},
+}
+MET_RES = 0.1
+DEFAULT_MEMORY_MB = 1024
+SCRATCH_COMPRESSOR = {"cname": "lz4", "clevel": 1, "shuffle": "shuffle"}
+
+
+# ---------------------------------------------------------------------------------------------- progress
+class Progress:
+    """Progress reporting: ``None`` → tqdm bars (rate and ETA), ``False`` → silent, or a callable
+    ``progress(stage: str, done: int, total: int)`` called after every step."""
+
+    def __init__(self, progress=None):
+        self.progress = progress
+
+    def bar(self, stage: str, total: int, unit: str):
+        return _Bar(self.progress, stage, total, unit)
+
+
+class _Bar:
+    def __init__(self, progress, stage, total, unit):
+        self.progress, self.stage, self.total, self.done = progress, stage, int(total), 0
+        self._tqdm = None
+        if progress is None:
+            from tqdm.auto import tqdm
+
+            self._tqdm = tqdm(total=total, desc=stage, unit=unit, leave=True, dynamic_ncols=True)
+        elif callable(progress):
+            progress(stage, 0, self.total)
+
+    def update(self, n: int = 1):
+        self.done += n
+        if self._tqdm is not None:
+            self._tqdm.update(n)
+        elif callable(self.progress):
+            self.progress(self.stage, self.done, self.total)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+
+# ---------------------------------------------------------------------------------------------- rechunk
+def _batch_days(n_days: int, bytes_per_day: int, batch_days, memory_mb) -> int:
+    if batch_days is not None:
+        b = int(batch_days)
+        if b < 1:
+            raise IngestError(f"batch_days must be >= 1, got {batch_days!r}")
+        return min(b, n_days)
+    budget = float(memory_mb or DEFAULT_MEMORY_MB) * 2**20
+    b = int(budget // (2 * max(bytes_per_day, 1)))  # factor 2: the batch buffer plus Zarr's encode copies
+    return int(max(1, min(128, b, n_days)))
+
+
+_WORKER_SOURCE = None
+
+
+def _init_worker(source):
+    global _WORKER_SOURCE
+    _WORKER_SOURCE = source
+    warnings.simplefilter("ignore", IngestWarning)
+
+
+def _read_in_worker(days):
+    return _WORKER_SOURCE.read_days(days)
+
+
+def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, record_prefix: str = "",
+                     batch_days: int | None = None, memory_mb: float | None = None, workers: int = 1,
+                     progress=None) -> dict:
+    """Two-pass rechunk of a daily ``source`` into the time-contiguous variables of ``store``.
+
+    ``source`` provides ``days`` (datetime64[D]), ``variables`` ({name: attrs}), ``nbytes_per_day`` and
+    ``read_days(days) -> {name: (n, ny, nx) float32}`` on ``grid`` (the analysis grid, or the met grid
+    with ``record_prefix="met_"``). Returns timing and size figures.
+    """
+    import zarr
+
+    store, work_dir = Path(store), Path(work_dir)
+    bar = Progress(progress).bar
+    tiles = grid.tiles(tile_size)
+    todo = pending_tiles(store, tiles, prefix=record_prefix)
+    n = len(source.days)
+    names = list(source.variables)
+    batch = _batch_days(n, source.nbytes_per_day, batch_days, memory_mb)
+    stats = {"days": n, "batch_days": batch, "variables": names, "pass1_s": 0.0, "pass2_s": 0.0,
+             "bytes": n * grid.size * 4 * len(names)}
+    if not todo:
+        return stats
+    scratch = work_dir / f"{source.name}.zarr"
+    done_dir = work_dir / f"{source.name}.batches"
+    done_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"shape": [n, grid.ny, grid.nx], "batch": batch, "variables": names}
+    meta_file = work_dir / f"{source.name}.json"
+    if not meta_file.exists() or json.loads(meta_file.read_text()) != meta:
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(done_dir, ignore_errors=True)
+        done_dir.mkdir(parents=True)
+        group = zarr.open_group(scratch, mode="w", zarr_format=3)
+        compressor = zarr.codecs.BloscCodec(**SCRATCH_COMPRESSOR)
+        ty = min(tile_size, grid.ny)
+        tx = min(tile_size, grid.nx)
+        for name in names:
+            group.create_array(name, shape=(n, grid.ny, grid.nx), chunks=(batch, ty, tx), dtype="float32",
+                               fill_value=np.nan, compressors=compressor)
+        meta_file.write_text(json.dumps(meta))
+    group = zarr.open_group(scratch, mode="r+", zarr_format=3)
+    arrays = {name: group[name] for name in names}
+
+    # pass 1: days in batches -> scratch (batch, tile, tile) chunks
+    starts = list(range(0, n, batch))
+    pending_batches = [b0 for b0 in starts if not (done_dir / f"b{b0:07d}").exists()]
+    t0 = time.perf_counter()
+    with bar(f"{source.name}: read days", len(starts), "batch") as pbar:
+        pbar.update(len(starts) - len(pending_batches))
+        pool = None
+        if workers and int(workers) > 1 and len(pending_batches) > 0:
+            pool = ProcessPoolExecutor(int(workers), initializer=_init_worker, initargs=(source,))
+        try:
+            for b0 in pending_batches:
+                b1 = min(b0 + batch, n)
+                days = source.days[b0:b1]
+                if pool is None:
+                    data = source.read_days(days)
+                else:
+                    parts = np.array_split(np.arange(b1 - b0), int(workers))
+                    results = list(pool.map(_read_in_worker, [days[p] for p in parts if p.size]))
+                    data = {name: np.concatenate([r[name] for r in results]) for name in names}
+                    del results
+                for name in names:  # one tile-row band at a time: Zarr's encode copies stay band-sized
+                    for r0 in range(0, grid.ny, tile_size):
+                        arrays[name][b0:b1, r0:r0 + tile_size] = data[name][:, r0:r0 + tile_size]
+                del data
+                (done_dir / f"b{b0:07d}").write_text("")
+                pbar.update(1)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+    stats["pass1_s"] = time.perf_counter() - t0
+
+    # pass 2: one tile with all days -> the store's (time, tile, tile) chunk
+    t0 = time.perf_counter()
+    with bar(f"{source.name}: write tiles", len(tiles), "tile") as pbar:
+        pbar.update(len(tiles) - len(todo))
+        for tile in todo:
+            block = {name: arrays[name][:, tile.rows, tile.cols] for name in names}
+            write_tile(store, tile, block, record=record_prefix + tile.name)
+            pbar.update(1)
+    stats["pass2_s"] = time.perf_counter() - t0
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------- atomic store
+def _paths(out_path, work_dir=None) -> tuple[Path, Path, Path]:
+    out = Path(os.path.expanduser(os.fspath(out_path))).resolve()
+    partial = out.with_name(out.name + ".partial")
+    work = Path(work_dir).expanduser().resolve() / (out.name + ".work") if work_dir else out.with_name(out.name + ".work")
+    return out, partial, work
+
+
+def _prepare_partial(out: Path, partial: Path, work: Path, fingerprint: str, overwrite: bool) -> None:
+    if out.exists() and is_complete(out) and not overwrite:
+        raise IngestError(f"{out} already holds a complete store; pass overwrite=True to replace it")
+    if out.exists() and not (out / "zarr.json").exists() and any(out.iterdir()):
+        raise IngestError(f"{out} exists and is not a Zarr store; refusing to replace it")
+    if partial.exists():
+        old = None
+        try:
+            import zarr
+
+            old = zarr.open_group(partial, mode="r").attrs.get("ihs_ingest_fingerprint")
+        except Exception:
+            old = None
+        if old != fingerprint:
+            shutil.rmtree(partial)
+            shutil.rmtree(work, ignore_errors=True)
+    fp_file = work / "fingerprint"
+    if work.exists() and (not fp_file.exists() or fp_file.read_text() != fingerprint):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    fp_file.write_text(fingerprint)
+
+
+def _publish(out: Path, partial: Path, work: Path) -> None:
+    """Swap the finished partial store in; the old store (if any) is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.with_name(f"{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(partial, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _fingerprint(payload) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _files_digest(paths) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        if p is None:
+            h.update(b"<gap>")
+            continue
+        try:
+            st = os.stat(p)
+            h.update(f"{p}|{st.st_size}|{int(st.st_mtime)}".encode())
+        except OSError:
+            h.update(str(p).encode())
+    return h.hexdigest()[:32]
+
+
+# ---------------------------------------------------------------------------------------------- PM2.5 only
+def ingest_pm25(path, out_path, grid: Grid, *, start, end, tile_size: int = 64, batch_days: int | None = None,
+                memory_mb: float | None = None, workers: int = 1, work_dir=None, progress=None,
+                overwrite: bool = False, mask: np.ndarray | None = None, **reader_options) -> Path:
+    """Daily PM2.5 files → a complete store holding only ``pm25 (time, lat, lon)`` (bounded memory).
+
+    ``reader_options`` go to :class:`~ihs_hpc.io.chap.DailyPM25Source` (``format``, ``variable``,
+    ``date_regex``, ``allow_gaps`` …). Built in ``<out>.partial``, published on success.
+    """
+    from .chap import DailyPM25Source
+
+    source = DailyPM25Source(path, grid, start, end, mask=mask, **reader_options)
+    out, partial, work = _paths(out_path, work_dir)
+    fingerprint = _fingerprint({"kind": "pm25", "grid": grid, "tile": tile_size, "start": str(start), "end": str(end),
+                                "files": _files_digest(source.files.values()), "options": reader_options,
+                                "mask": None if mask is None else hashlib.sha256(np.asarray(mask).tobytes()).hexdigest()})
+    _prepare_partial(out, partial, work, fingerprint, overwrite)
+    create_store(partial, grid, {"pm25": VarSpec(("time", "lat", "lon"), source.variables["pm25"])},
+                 tile_size=tile_size, time=source.days, attrs={"ihs_ingest_fingerprint": fingerprint})
+    stats = write_daily_cube(partial, source, grid, tile_size=tile_size, work_dir=work, batch_days=batch_days,
+                             memory_mb=memory_mb, workers=workers, progress=progress)
+    mark_complete(partial, title="PM2.5 ingested from daily files", ihs_pm25_source=json.dumps(source.describe()),
+                  ihs_ingest_stats=json.dumps({k: v for k, v in stats.items() if k != "variables"}))
+    _publish(out, partial, work)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- full ingest
+def grid_from_config(spec) -> Grid:
+    """A Grid from ``"bth"``, ``[south, north, west, east, res]`` or ``{south, north, west, east, res}``."""
+    if spec is None or (isinstance(spec, str) and spec.lower() == "bth"):
+        return BTH_GRID
+    if isinstance(spec, Grid):
+        return spec
+    if isinstance(spec, Mapping):
+        return Grid(float(spec["south"]), float(spec["north"]), float(spec["west"]), float(spec["east"]), float(spec.get("res", 0.01)))
+    values = list(spec)
+    if len(values) not in (4, 5):
+        raise IngestError(f"grid must be 'bth', [south, north, west, east, res] or a mapping, got {spec!r}")
+    return Grid(*map(float, values))
+
+
+def check_config(config: Mapping) -> dict:
+    """Validate the configuration's shape (unknown keys, required sections); returns a plain dict copy."""
+    if not isinstance(config, Mapping):
+        raise IngestError(f"the ingest configuration must be a mapping, got {type(config).__name__}")
+    config = json.loads(json.dumps(dict(config), default=str))
+    unknown = set(config) - _KNOWN_KEYS
+    if unknown:
+        raise IngestError(f"unknown ingest configuration key(s) {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}")
+    for key in ("start", "end"):
+        if not config.get(key):
+            raise IngestError(f"the ingest configuration needs {key!r} (a date like 2012-01-01)")
+    for section in ("pm25", "era5", "dem", "ihs"):
+        if not isinstance(config.get(section), Mapping) or not config[section].get("path"):
+            raise IngestError(f"the ingest configuration needs a {section!r} section with a 'path'")
+    for section, keys in _SECTION_KEYS.items():
+        if section in config and config[section] is not None:
+            if not isinstance(config[section], Mapping):
+                raise IngestError(f"configuration section {section!r} must be a mapping")
+            bad = set(config[section]) - keys
+            if bad:
+                raise IngestError(f"unknown key(s) {sorted(bad)} in configuration section {section!r}; known: {sorted(keys)}")
+    return config
+
+
+def _opt(section: Mapping, mapping: Mapping[str, str]) -> dict:
+    return {arg: section[key] for key, arg in mapping.items() if key in section and section[key] is not None}
+
+
+def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: int | None = None, progress=None,
+           overwrite: bool = False) -> Path:
+    """Read every input named in ``config`` (module docstring) and write the complete input store.
+
+    Parameters
+    ----------
+    config : mapping
+        The ingest configuration.
+    out_path : path
+        The store to write (``RUN/cubes.zarr``).
+    grid : Grid, optional
+        Analysis grid (default: ``config["grid"]``, else the BTH grid).
+    tile_size : int, optional
+        Tile edge in cells (default: ``config["tile_size"]``, else 64).
+    progress : None, False or callable
+        ``None``: tqdm bars; ``False``: silent; a callable ``(stage, done, total)``.
+    overwrite : bool
+        Replace an existing complete store (only once the new one is complete).
+
+    Returns the path of the complete store. Raises :class:`IngestError` for bad input, naming the file,
+    day, variable or IHS id.
+    """
+    from .chap import DailyPM25Source, day_range
+    from .cities import boundary_mask, read_cities
+    from .dem import read_dem
+    from .era5 import open_era5
+    from .ihs_points import read_ihs
+
+    config = check_config(config)
+    out, partial, work = _paths(out_path, config.get("work_dir"))
+    if is_complete(out) and not overwrite:  # before any reading
+        raise IngestError(f"{out} already holds a complete store; pass overwrite=True to replace it")
+    grid = grid if grid is not None else grid_from_config(config.get("grid"))
+    tile_size = int(tile_size or config.get("tile_size") or 64)
+    start, end = config["start"], config["end"]
+    days = day_range(start, end)
+    years = np.arange(days[0].astype("datetime64[Y]").astype(int) + 1970, days[-1].astype("datetime64[Y]").astype(int) + 1971)
+    allow_gaps = bool(config.get("allow_gaps", False))
+    met_grid = grid.enclosing(MET_RES, margin_cells=1)
+    t_start = time.perf_counter()
+    bar = Progress(progress).bar
+
+    # 1. static inputs first: cheap, and their errors should come before hours of reading
+    with bar("static inputs", 3, "input") as pbar:
+        d = config["dem"]
+        dem, dem_info = read_dem(d["path"], grid, return_info=True, **_opt(d, {"variable": "variable", "band": "band", "resampling": "resampling"}))
+        pbar.update(1)
+        c = config.get("cities") or None
+        if c and c.get("path"):
+            cities = read_cities(c["path"], grid, **_opt(c, {"name": "name_field", "name_en": "name_en_field",
+                                                             "adcode": "adcode_field", "crs_offset": "crs_offset", "layer": "layer"}))
+        else:
+            warnings.warn("no cities configured: city_id is -1 everywhere", IngestWarning, stacklevel=2)
+            cities = None
+        pbar.update(1)
+        h = config["ihs"]
+        ihs = read_ihs(h["path"], grid, years, dem=dem, **_opt(h, {
+            "id": "id_col", "lon": "lon_col", "lat": "lat_col", "name": "name_col", "category": "category_col",
+            "start": "start_col", "end": "end_col", "status": "status", "status_id": "status_id_col",
+            "status_year": "status_year_col", "status_operating": "status_operating_col",
+            "missing_years": "missing_years", "outside": "outside", "crs_offset": "crs_offset", "layer": "layer"}))
+        pbar.update(1)
+    city_id = cities["city_id"].values if cities is not None else np.full(grid.shape, -1, dtype=np.int16)
+    mask = None
+    if config.get("clip_to_boundary"):
+        if cities is None:
+            raise IngestError("clip_to_boundary needs a 'cities' section (the boundary is the union of the cities)")
+        mask = boundary_mask(city_id)
+
+    # 2. index the daily files (fails fast on missing days, names, variables)
+    p = config["pm25"]
+    pm25 = DailyPM25Source(p["path"], grid, start, end, allow_gaps=bool(p.get("allow_gaps", allow_gaps)), mask=mask,
+                           **_opt(p, {"format": "format", "variable": "variable", "band": "band", "date_regex": "date_regex",
+                                      "date_format": "date_format", "glob": "glob_pattern", "mask_threshold": "mask_threshold"}))
+    pm25.read_day(next((dd for dd, f in pm25.files.items() if f is not None), pm25.days[0]))  # first file: grid match
+    e = config["era5"]
+    era5_options = _opt(e, {"units": "units", "tp_statistic": "tp_statistic", "band_names": "band_names",
+                            "date_regex": "date_regex", "date_format": "date_format", "glob": "glob_pattern",
+                            "utc_offset_hours": "utc_offset_hours"})
+    if e.get("format", "cds-netcdf") != "cds-netcdf":
+        era5_options.pop("utc_offset_hours", None)
+    if e.get("format", "cds-netcdf") != "gee-geotiff":
+        for key in ("band_names", "date_regex", "date_format"):
+            era5_options.pop(key, None)
+    met = open_era5(e["path"], met_grid, start, end, format=e.get("format", "cds-netcdf"),
+                    allow_gaps=bool(e.get("allow_gaps", allow_gaps)), **era5_options)
+    met.read_days(met.days[:1])  # first day: variables, units and coverage checked before the long passes
+
+    era5_files = list(met.files.values()) if isinstance(met.files, dict) else list(met.files)
+    fingerprint = _fingerprint({"config": config, "grid": grid, "tile": tile_size,
+                                "pm25": _files_digest(pm25.files.values()), "era5": _files_digest(era5_files)})
+    _prepare_partial(out, partial, work, fingerprint, overwrite)
+
+    # 3. the store: metadata, static variables, then the two cubes
+    static = ihs.copy()
+    if cities is not None:
+        static = static.assign_coords(city=cities["city"])
+        for name in ("city_name", "city_name_en", "city_adcode", "city_cells"):
+            static[name] = cities[name]
+    else:
+        static = static.assign_coords(city=("city", np.zeros(0, dtype=np.int16)))
+        static["city_name"] = ("city", np.zeros(0, dtype=object))
+        static["city_name_en"] = ("city", np.zeros(0, dtype=object))
+        static["city_adcode"] = ("city", np.zeros(0, dtype=np.int64))
+    variables = {"pm25": VarSpec(("time", "lat", "lon"), pm25.variables["pm25"])}
+    for name, attrs in met.variables.items():
+        variables[name] = met_spec(attrs["units"], attrs["long_name"], attrs.get("standard_name"))
+    variables["dem"] = map_spec("m", "surface elevation", "surface_altitude")
+    variables["city_id"] = VarSpec(("lat", "lon"), {"long_name": "index of the city holding the cell centre (-1: none)"}, "int16")
+    attrs = {
+        "title": "ihs_hpc input cubes ingested from files",
+        "ihs_ingest_fingerprint": fingerprint,
+        "ihs_ingest_config": json.dumps(config, sort_keys=True),
+        "time_coverage_start": str(days[0]), "time_coverage_end": str(days[-1]),
+    }
+    create_store(partial, grid, variables, tile_size=tile_size, time=days, met_grid=met_grid, static=static, attrs=attrs)
+    write_array(partial, "dem", dem)
+    write_array(partial, "city_id", city_id)
+    memory_mb, batch_days, workers = config.get("memory_mb"), config.get("batch_days"), int(config.get("workers") or 1)
+    pm_stats = write_daily_cube(partial, pm25, grid, tile_size=tile_size, work_dir=work, batch_days=batch_days,
+                                memory_mb=memory_mb, workers=workers, progress=progress)
+    met_stats = write_daily_cube(partial, met, met_grid, tile_size=tile_size, work_dir=work, record_prefix="met_",
+                                 batch_days=batch_days, memory_mb=memory_mb, workers=1, progress=progress)
+    # 4. provenance, completion, publication
+    import zarr
+
+    group = zarr.open_group(partial, mode="r+")
+    for name, text in met.source_units().items():
+        group[name].attrs.update({"ihs_source_units": text})
+    group["dem"].attrs.update({"ihs_resampling": dem_info["resampling"], "ihs_source_res_deg": dem_info["source_res_deg"]})
+    if cities is not None:
+        group["city_id"].attrs.update({"ihs_crs_offset_removed": cities["city_id"].attrs["ihs_crs_offset_removed"],
+                                       "flag_values": -1, "flag_meanings": "no_city"})
+    mark_complete(
+        partial,
+        ihs_pm25_source=json.dumps(pm25.describe()),
+        ihs_era5_source=json.dumps(met.describe()),
+        ihs_era5_source_units=json.dumps(met.source_units()),
+        ihs_ingest_seconds=round(time.perf_counter() - t_start, 2),
+        ihs_ingest_stats=json.dumps({"pm25": {k: v for k, v in pm_stats.items() if k != "variables"},
+                                     "met": {k: v for k, v in met_stats.items() if k != "variables"}}),
+        history=f"{time.strftime('%Y-%m-%dT%H:%M:%S')} ihs_hpc.io.ingest",
+    )
+    _publish(out, partial, work)
+    return out
