@@ -66,3 +66,20 @@ def test_run_with_missing_store_fails_cleanly(tmp_path):
     result = CliRunner().invoke(main, ["run", str(config), "--stages", "input"])
     assert result.exit_code != 0
     assert "nope.zarr" in result.output
+
+
+def test_sbatch_script_body_runs_the_pipeline(tiny_scene, tmp_path):
+    """The job script's body (its #SBATCH lines are comments to bash) runs a real run; Slurm submission
+    itself is not exercised here."""
+    import os
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    config = tmp_path / "job.yaml"
+    config.write_text(f"input: {{kind: store, store: {tiny_scene}}}\n")
+    env = dict(os.environ, SLURM_CPUS_PER_TASK="1", IHS=str(Path(sys.executable).parent / "ihs"))
+    result = subprocess.run(["bash", str(repo / "jobs" / "ihs-run.sbatch"), str(config), "--stages", "stage1"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "with 1 local workers" in result.stdout
+    assert xr.open_zarr(tmp_path / "job" / "stage1.zarr").attrs["ihs_complete"] is True
