@@ -1,0 +1,194 @@
+"""Per-pixel multiple linear regression of PM2.5 baselines on meteorological baselines.
+
+Seed 000, section 2.3.3:
+
+* eq. 3: ``PM2.5_bl_mlr(t) = a0 + sum_i a_i met_bl_i(t)`` — :func:`mlr`;
+* eq. 4: ``PM2.5_bl_tem(t) = PM2.5_bl(t) - PM2.5_bl_mlr(t)`` — :func:`remove_met`.
+
+Every pixel (every index of the leading axes) gets its own fit.  The numerics live in
+:mod:`ihs_hpc.kernels.mlr` (centred normal equations solved by Cholesky in numba, in parallel over
+pixels, with a LAPACK gelsd fallback that reproduces :func:`numpy.linalg.lstsq`'s minimum-norm answer on rank-deficient or
+ill-conditioned pixels).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ihs_hpc.kernels.mlr import INVALID_RANK, mlr_min_norm_pixels, mlr_pixels
+
+__all__ = ["MLRResult", "mlr", "remove_met", "INVALID_RANK"]
+
+#: default relative pivot tolerance of the Cholesky factorisation
+DEFAULT_RTOL = 1e-10
+
+
+@dataclass(frozen=True)
+class MLRResult:
+    """Per-pixel result of :func:`mlr`.
+
+    Attributes
+    ----------
+    coef : ndarray, shape (..., k + 1), float64
+        ``a0`` (intercept) then ``a1 .. ak`` in the order of the regressors (eq. 3).
+    fitted : ndarray, shape (..., time), float64
+        ``a0 + sum_i a_i X_i(t)`` (eq. 3).
+    r2 : ndarray, shape (...), float64
+        ``1 - SS_res / SS_tot``; NaN where ``y`` is constant or the pixel is invalid.
+    rank : ndarray, shape (...), int64
+        ``k + 1`` for a full-rank pixel, the numerical rank of the design ``[1, X]`` (as
+        :func:`numpy.linalg.lstsq` reports it) for a pixel solved by the minimum-norm fallback,
+        ``-1`` (:data:`INVALID_RANK`) for a pixel whose input holds a NaN or an infinity.
+    """
+
+    coef: np.ndarray
+    fitted: np.ndarray
+    r2: np.ndarray
+    rank: np.ndarray
+
+    @property
+    def intercept(self) -> np.ndarray:
+        """``a0``, shape (...)."""
+        return self.coef[..., 0]
+
+    @property
+    def slopes(self) -> np.ndarray:
+        """``a1 .. ak``, shape (..., k)."""
+        return self.coef[..., 1:]
+
+    @property
+    def rank_deficient(self) -> np.ndarray:
+        """Boolean mask of valid pixels whose design ``[1, X]`` is numerically rank-deficient."""
+        k1 = self.coef.shape[-1]
+        return (self.rank >= 0) & (self.rank < k1)
+
+
+def _as_float_array(name: str, a, keep_float32: bool) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if not (a.dtype == np.float64 or (keep_float32 and a.dtype == np.float32)):
+        a = a.astype(np.float64)
+    return a
+
+
+def mlr(y, X, *, rtol: float = DEFAULT_RTOL) -> MLRResult:
+    """Multiple linear regression with an intercept, independently per pixel (seed 000, eq. 3).
+
+    Fits ``y(t) = a0 + sum_i a_i X_i(t)`` by least squares for every pixel.
+
+    Parameters
+    ----------
+    y : array_like, shape (..., time)
+        Response series (e.g. the PM2.5 baseline, eq. 2), time on the last axis.
+    X : array_like, shape (..., k, time) or (k, time)
+        Regressor series (e.g. the six meteorological baselines t2m, tp, sp, u10, v10, rh).
+        Either one set per pixel, with leading axes equal to ``y.shape[:-1]``, or a 2-D array
+        shared by all pixels.
+    rtol : float, optional
+        Relative pivot tolerance in ``[0, 1)``.  A pixel whose Cholesky pivot for regressor j
+        falls to ``rtol`` times its starting value (regressor j nearly a combination of earlier
+        ones), or whose centred sum of squares for a regressor is at most ``rtol`` times its raw
+        sum of squares (regressor nearly constant, i.e. nearly the intercept), is solved instead
+        by LAPACK gelsd on the full design ``[1, X]`` — the routine and cut-off
+        (``eps * max(time, k + 1)``) of :func:`numpy.linalg.lstsq`, so such pixels get its finite
+        minimum-norm solution and their numerical rank in ``.rank``.
+
+    Returns
+    -------
+    MLRResult
+        ``coef (..., k + 1)`` intercept first, ``fitted (..., time)``, ``r2 (...)``,
+        ``rank (...)``; float64 whatever the input dtype.
+
+    Notes
+    -----
+    A pixel whose ``y`` or ``X`` holds any NaN or infinity gets NaN coefficients, fitted values
+    and R², and rank -1; no other pixel is affected.  Fill gaps before fitting if a partial fit is
+    wanted.  Full-rank pixels are solved from the centred normal equations (regressors and
+    response centred per pixel, cross products accumulated in float64), which agree with
+    :func:`numpy.linalg.lstsq` to a relative error of about ``eps * cond(Xc)²``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``y`` and ``X`` do not fit together, ``time`` is 0, ``k`` is 0, or
+        ``rtol`` is outside ``[0, 1)``.
+    TypeError
+        If an input does not hold real numbers.
+    """
+    # y is small next to X: always float64; X stays float32 when given so (two compiled variants)
+    y = _as_float_array("y", y, keep_float32=False)
+    X = _as_float_array("X", X, keep_float32=True)
+    if y.ndim < 1:
+        raise ValueError("y must have a time axis (shape (..., time)), got a scalar")
+    if X.ndim < 2:
+        raise ValueError(f"X must have shape (..., k, time) or (k, time), got shape {X.shape}")
+    n_time = y.shape[-1]
+    if n_time == 0:
+        raise ValueError(f"y has an empty time axis (shape {y.shape})")
+    if X.shape[-1] != n_time:
+        raise ValueError(
+            f"X's last (time) axis has length {X.shape[-1]} but y's has {n_time}: "
+            f"y.shape={y.shape}, X.shape={X.shape}"
+        )
+    k = X.shape[-2]
+    if k == 0:
+        raise ValueError(f"X has no regressors (k = 0): X.shape={X.shape}")
+    lead = y.shape[:-1]
+    if X.ndim == 2:
+        X3 = X.reshape(1, k, n_time)
+    elif X.shape[:-2] == lead:
+        X3 = X.reshape(-1, k, n_time)
+    else:
+        raise ValueError(
+            f"X's leading axes {X.shape[:-2]} must equal y's {lead} (per-pixel regressors) or X "
+            f"must be 2-D (k, time) (shared regressors): y.shape={y.shape}, X.shape={X.shape}"
+        )
+    rtol = float(rtol)
+    if not (0.0 <= rtol < 1.0):
+        raise ValueError(f"rtol must lie in [0, 1), got {rtol}")
+
+    y2 = np.ascontiguousarray(y.reshape(-1, n_time))
+    X3 = np.ascontiguousarray(X3)
+    n_pixels = y2.shape[0]
+    coef = np.empty((n_pixels, k + 1), dtype=np.float64)
+    fitted = np.empty((n_pixels, n_time), dtype=np.float64)
+    r2 = np.empty(n_pixels, dtype=np.float64)
+    rank = np.empty(n_pixels, dtype=np.int64)
+    if n_pixels:
+        mlr_pixels(y2, X3, rtol, coef, fitted, r2, rank)
+        mlr_min_norm_pixels(y2, X3, coef, fitted, r2, rank)
+    return MLRResult(
+        coef=coef.reshape(lead + (k + 1,)),
+        fitted=fitted.reshape(lead + (n_time,)),
+        r2=r2.reshape(lead),
+        rank=rank.reshape(lead),
+    )
+
+
+def remove_met(y, X, *, rtol: float = DEFAULT_RTOL) -> tuple[np.ndarray, MLRResult]:
+    """Remove the meteorology-driven part of a baseline (seed 000, eq. 4).
+
+    ``bl_tem(t) = bl(t) - bl_mlr(t)`` with ``bl_mlr`` the fit of eq. 3 from :func:`mlr`.
+
+    Parameters
+    ----------
+    y : array_like, shape (..., time)
+        PM2.5 baseline ``bl`` (eq. 2).
+    X : array_like, shape (..., k, time) or (k, time)
+        Meteorological baselines, as for :func:`mlr`.
+    rtol : float, optional
+        Passed to :func:`mlr`.
+
+    Returns
+    -------
+    bl_tem : ndarray, shape (..., time), float64
+        The baseline with the fitted meteorological part removed; it has zero mean over time per
+        pixel (the intercept absorbs the mean).  NaN for invalid pixels.
+    result : MLRResult
+        The regression behind it.
+    """
+    result = mlr(y, X, rtol=rtol)
+    bl_tem = np.asarray(y, dtype=np.float64) - result.fitted
+    return bl_tem, result
