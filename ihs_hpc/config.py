@@ -35,6 +35,7 @@ _NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "stage2.stl.inner_iter": (int,),
     "stage2.stl.outer_iter": (int,),
     "stats.indicators": (str,),
+    "report.case_ihs": (str, int),
     "allocation.pm25": (str,),
     "allocation.index": (str,),
 }

@@ -25,7 +25,7 @@ from ..config import RunConfig
 from ..io.cube import open_store
 from ..report import figures as F
 from ..report.html import Section, write_html, write_markdown
-from ..stats.aggregate import DECEMBER_RULE, means_from_sums
+from ..stats.aggregate import DECEMBER_RULE, means_from_sums, trend_test
 from .inputs import input_store
 from .stats import MAPS_STORE, MWU_BASIS, SHARE_DEFINITION, SUM_STORE, TRENDS_STORE, load_sums
 
@@ -103,7 +103,8 @@ def run_report(config: RunConfig, client, echo) -> dict:
     s.figures.append((fig("map_mean_pm25_ihs", "map", F.plot_map, frame, maps["mean_pm25_ihs"].values,
                           title="Mean IHS-related PM$_{2.5}$ in IHS radiation areas", cmap="YlOrRd", outline=inside,
                           points=points),
-                      "Mean IHS-related PM2.5 (µg m⁻³) inside the IHS radiation areas, with the IHS points (Fig. 9a)."))
+                      "Mean IHS-related PM2.5 (µg m⁻³) inside the IHS radiation areas, with the IHS points "
+                      "(Fig. 9a)."))
     s.figures.append((fig("map_share", "map", F.plot_map, frame, maps["share_pct"].values,
                           title="Contribution of IHS-related PM$_{2.5}$ to total PM$_{2.5}$", cmap="magma_r",
                           label="Contribution (%)", outline=inside, points=points),
@@ -111,7 +112,8 @@ def run_report(config: RunConfig, client, echo) -> dict:
     if "mean_pm25_bl_oem" in maps:
         s.figures.append((fig("map_background", "map", F.plot_map, frame, maps["mean_pm25_bl_oem"].values,
                               title="Mean PM$_{2.5}$ from other sources (pm25_bl_oem)", cmap="viridis", outline=inside),
-                          "Mean PM2.5 from meteorology-removed other sources, background filled into IHS areas (Fig. 7a)."))
+                          "Mean PM2.5 from meteorology-removed other sources, background filled into IHS areas "
+                          "(Fig. 7a)."))
     s.tables.append(("Headline numbers", pd.DataFrame({
         "quantity": ["Total PM2.5, region", "Total PM2.5, background", "Total PM2.5, IHS areas",
                      "IHS-related PM2.5, IHS areas", "Contribution in IHS areas (%)",
@@ -155,8 +157,9 @@ def run_report(config: RunConfig, client, echo) -> dict:
     # --- trend maps
     s = Section("Per-pixel trends", "Mann–Kendall test and Sen's slope of each pixel's annual means.")
     if "pm25_ihs_sen_slope" in trends:
-        s.figures.append((fig("map_trend_pm25_ihs", "wide", F.plot_trend_maps, frame, trends["pm25_ihs_sen_slope"].values,
-                              trends["pm25_ihs_mk_z"].values, trends["pm25_ihs_mk_p"].values, outline=inside),
+        s.figures.append((fig("map_trend_pm25_ihs", "wide", F.plot_trend_maps, frame,
+                              trends["pm25_ihs_sen_slope"].values, trends["pm25_ihs_mk_z"].values,
+                              trends["pm25_ihs_mk_p"].values, outline=inside),
                           "Trend of annual-mean IHS-related PM2.5 (IHS areas)."))
         s.figures.append((fig("map_trend_pm25", "wide", F.plot_trend_maps, frame, trends["pm25_sen_slope"].values,
                               trends["pm25_mk_z"].values, trends["pm25_mk_p"].values, what="total PM$_{2.5}$",
@@ -185,6 +188,12 @@ def run_report(config: RunConfig, client, echo) -> dict:
         summary = _csv(stats_dir, "city_summary")
         if summary is not None:
             s.tables.append(("City summary", summary.set_index("city")))
+        windows = _csv(stats_dir, "contribution_windows")
+        if windows is not None and len(windows):
+            wide = windows.pivot(index="region", columns="period", values="share_pct")
+            wide = wide.reindex(index=list(dict.fromkeys(windows["region"])),
+                                columns=list(dict.fromkeys(windows["period"])))
+            s.tables.append(("Table 4 shape — contribution (%) in January–February and July windows", wide))
         sections.append(s)
 
     # --- correlation (Fig. 7c, Table 3)
@@ -229,16 +238,13 @@ def run_report(config: RunConfig, client, echo) -> dict:
         yearly = ihs_annual[ihs_annual["ihs_id"] == row["ihs_id"]]
         group = int(np.flatnonzero((kinds == "ihs") & (series["group_index"].values == case))[0])
         daily_share = means_from_sums({k: v[group] for k, v in sums.items()})["share_pct"]
-        slope = float(row.get("sen_slope", np.nan))
-        from ..stats.aggregate import trend_test
-
         fit = trend_test(yearly["pm25_ihs"].to_numpy(float))
         s = Section(f"Single IHS radiation area: {name}",
                     f"The She County case-study shape (§3.3). City: {row.get('city', '')}; area "
                     f"{float(row.get('area_km2', np.nan)):.1f} km²; period mean IHS-related PM2.5 "
                     f"{float(row['pm25_ihs']):.2f} µg m⁻³, contribution {float(row['share_pct']):.1f} %.")
         s.figures.append((fig("case_ihs", "panels", F.plot_case_ihs, sub, field, area[rows, cols], pts,
-                              yearly["year"].to_numpy(), yearly["pm25_ihs"].to_numpy(float), slope,
+                              yearly["year"].to_numpy(), yearly["pm25_ihs"].to_numpy(float), float(fit["slope"]),
                               float(fit["intercept"]), series["time"].values, daily_share, name=name),
                           f"IHS-related PM2.5 of {name}: location, annual means, daily contribution (Fig. 12)."))
         s.tables.append(("Year by year", yearly.set_index("year")))

@@ -41,8 +41,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("stage1", "IHS radiation areas by region growing", "ihs_hpc.pipeline.stage1:run_stage1"),
     Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2"),
     Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3"),
-    Stage("stats", "statistics tables", None),
-    Stage("report", "figures and HTML report", None),
+    Stage("stats", "statistics tables", "ihs_hpc.pipeline.stats:run_stats"),
+    Stage("report", "figures and HTML report", "ihs_hpc.pipeline.report:run_report"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

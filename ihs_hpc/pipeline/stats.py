@@ -18,8 +18,9 @@ year-on-year change) are those of :mod:`ihs_hpc.stats.aggregate`. The Mann–Whi
 **per-pixel means of total PM2.5** between background and IHS-area pixels: the period mean (the
 paper's Fig. 6b) and each year's annual mean.
 
-A rerun reuses the three stores when complete (their tile pass is the expensive part) and rebuilds
-the tables, so a changed ``stats.indicators`` file costs seconds.
+A rerun reuses the three stores when they are complete and were made from the same input stores
+(their tile pass is the expensive part; a rerun of stage 3 invalidates them) and rebuilds the tables,
+so a changed ``stats.indicators`` file costs seconds.
 """
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ import pandas as pd
 from ..config import RunConfig
 from ..grid import Grid
 from ..io.cube import create_store, is_complete, map_spec, mark_complete, open_store, read_tile, write_tile
-from ..stats.aggregate import (DECEMBER_RULE, SEASONS, GroupLayout, box_stats, calendar, decline_pct, describe,
-                               group_sums, means_from_sums, mwu_test, pearson_test, pixel_sums, pixel_trends,
-                               ratio, reduce_by, season_completeness, tile_membership, trend_test, yoy_pct)
+from ..stats.aggregate import (DECEMBER_RULE, SEASONS, GroupLayout, block_sums, box_stats, calendar, decline_pct,
+                               describe, means_from_sums, moran_test, mwu_test, pearson_test, pixel_trends, ratio,
+                               reduce_by, season_completeness, tile_membership, trend_test, yoy_pct)
 from ..stats.tables import TableWriter, city_year_table, correlation_table, trend_table
 from .inputs import input_store
 
@@ -61,6 +62,7 @@ def stats_tile(tile, members, *, cubes: Path, stage1: Path, stage3: Path, maps: 
     inside = areas["ihs_mask"].astype(bool)
     city = read_tile(cubes, tile, ["city_id"])["city_id"] if has_city else np.full(tile.shape, -1, np.int16)
     matrix, groups = tile_membership(layout, inside, areas["background"].astype(bool), city, members)
+    dense = matrix.toarray()  # (pixels, k): small; the sums are then BLAS products
     n_pix = tile.shape[0] * tile.shape[1]
     total = read_tile(cubes, tile, ["pm25"])["pm25"].reshape(-1, n_pix)
     est = read_tile(stage3, tile, ["pm25_ihs"] + (["pm25_bl_oem"] if has_oem else []))
@@ -75,10 +77,10 @@ def stats_tile(tile, members, *, cubes: Path, stage1: Path, stage3: Path, maps: 
     day_parts, pix_years = [], []
     for start, stop in day_slices:
         sl = slice(start, stop)
-        day_parts.append(group_sums(total[sl], ihs[sl], matrix, oem=None if oem is None else oem[sl],
-                                    truth=None if truth is None else truth[sl]))
-        pix_years.append(pixel_sums(total[sl], ihs[sl], oem=None if oem is None else oem[sl],
-                                    truth=None if truth is None else truth[sl]))
+        groups_part, pixel_part = block_sums(total[sl], ihs[sl], dense, oem=None if oem is None else oem[sl],
+                                             truth=None if truth is None else truth[sl])
+        day_parts.append(groups_part)
+        pix_years.append(pixel_part)
     sums = {k: np.concatenate([p[k] for p in day_parts], axis=1) for k in day_parts[0]}
     pix = {k: np.stack([p[k] for p in pix_years]) for k in pix_years[0]}  # (years, pixels)
     annual = means_from_sums(pix)
@@ -221,6 +223,25 @@ _SUM_LONG_NAMES = {
 }
 
 
+def _fingerprint(paths, tile_size: int) -> str:
+    """Identity of the input stores (their root metadata is rewritten whenever a stage finishes)."""
+    parts = [f"tile_size={tile_size}"]
+    for path in paths:
+        meta = Path(path) / "zarr.json"
+        stat = meta.stat()
+        parts.append(f"{Path(path).resolve()}:{stat.st_mtime_ns}:{stat.st_size}")
+    return "|".join(parts)
+
+
+def _stored_fingerprint(path: Path) -> str | None:
+    import zarr
+
+    try:
+        return zarr.open_group(path, mode="r").attrs.get("ihs_inputs")
+    except Exception:  # pragma: no cover - unreadable store counts as stale
+        return None
+
+
 def load_sums(path: Path):
     """Read ``series.zarr`` back: ``(sums dict of (group, time) arrays, dataset)``."""
     ds = open_store(path)
@@ -340,7 +361,9 @@ def run_stats(config: RunConfig, client, echo) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     sums_path, maps_path, trends_path = out_dir / SUM_STORE, out_dir / MAPS_STORE, out_dir / TRENDS_STORE
     truth_totals = None
-    if all(is_complete(p) for p in (sums_path, maps_path, trends_path)):
+    fingerprint = _fingerprint((cubes_path, stage1_path, stage3_path), tile_size)
+    if (all(is_complete(p) for p in (sums_path, maps_path, trends_path))
+            and _stored_fingerprint(sums_path) == fingerprint):
         echo(f"  {sums_path.name}, {maps_path.name}, {trends_path.name} are complete — kept; rebuilding the tables")
         sums, sums_ds = load_sums(sums_path)
         if "truth_s_err" in sums_ds.attrs:
@@ -363,7 +386,7 @@ def run_stats(config: RunConfig, client, echo) -> dict:
                     truth_totals[k] += part["truth"][k]
         mark_complete(maps_path)
         mark_complete(trends_path)
-        extra = {f"truth_{k}": v for k, v in (truth_totals or {}).items()}
+        extra = {f"truth_{k}": v for k, v in (truth_totals or {}).items()} | {"ihs_inputs": fingerprint}
         _write_sums(sums_path, sums, time, layout, group_names, extra)
 
     maps = open_store(maps_path)
@@ -398,6 +421,12 @@ def _operating(cubes, years) -> np.ndarray | None:
     return out
 
 
+def _count(operating: np.ndarray) -> np.ndarray:
+    """Number of operating IHS per year; NaN for years the operating table does not cover."""
+    missing = np.isnan(operating).all(axis=0) if operating.shape[0] else np.zeros(operating.shape[1], bool)
+    return np.where(missing & (operating.shape[0] > 0), np.nan, np.nansum(operating, axis=0))
+
+
 def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[int], layout: GroupLayout, grid: Grid,
                  cubes, areas, maps, city_en, city_local, city_adcode, ihs_ids, ihs_names, truth_totals,
                  indicators, echo) -> dict:
@@ -422,7 +451,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     ym = means_from_sums(by_year)
     n_days = cal.groupby("year").size().reindex(years).to_numpy()
     operating = _operating(cubes, years)
-    n_operating = np.nansum(operating, axis=0) if operating is not None else np.full(len(years), np.nan)
+    n_operating = _count(operating) if operating is not None else np.full(len(years), np.nan)
     annual = pd.DataFrame({
         "year": years, "n_days": n_days,
         "pm25_region": ym["pm25"][R], "pm25_background": ym["pm25"][B], "pm25_ihs_area": ym["pm25"][A],
@@ -433,7 +462,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     annual["share_pct"] = ym["share_pct"][A]
     annual["pm25_ihs_yoy_pct"] = yoy_pct(annual["pm25_ihs"].to_numpy())
     annual["share_yoy_pct"] = yoy_pct(annual["share_pct"].to_numpy())
-    annual["n_operating_ihs"] = n_operating
+    annual["n_operating_ihs"] = n_operating.astype(int) if np.isfinite(n_operating).all() else n_operating
     if has_truth:
         annual["pm25_ihs_true"] = ym["pm25_ihs_true"][A]
         annual["share_true_pct"] = ym["share_true_pct"][A]
@@ -469,12 +498,41 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
                "share_pct": cm["share_pct"][A][j], "pm25_ihs_area": cm["pm25"][A][j],
                "first_complete": sub["season_year"].iloc[0] if len(sub) else np.nan,
                "last_complete": sub["season_year"].iloc[-1] if len(sub) else np.nan,
-               "decline_pct": float(decline_pct(sub["pm25_ihs"].iloc[0], sub["pm25_ihs"].iloc[-1])) if len(sub) else np.nan,
+               "decline_pct": (float(decline_pct(sub["pm25_ihs"].iloc[0], sub["pm25_ihs"].iloc[-1]))
+                               if len(sub) else np.nan),
                "sen_slope": trend["slope"], "mk_p": trend["p"], "mk_trend": trend["trend"]}
         clim_rows.append(row)
     writer.add("seasonal_summary", pd.DataFrame(clim_rows).set_index("season"),
                "Season means over the whole period and their change between the first and last complete season "
                "(Fig. 8c–d); trends over complete seasons only")
+
+    # ---- monthly contributions and the paper's comparison windows (Table 4 shape)
+    month_labels = list(zip(cal["year"], cal["month"]))
+    month_keys, by_month = reduce_by(sums, month_labels)
+    mm = means_from_sums(by_month)
+    window_labels = [f"{y}.1–{y}.2" if m in (1, 2) else (f"{y}.7" if m == 7 else None)
+                     for y, m in month_labels]
+    window_keys = [w for w in dict.fromkeys(window_labels) if w is not None]
+    _, by_window = reduce_by(sums, window_labels, order=window_keys)
+    wm = means_from_sums(by_window)
+    region_groups = [("All IHS areas", A)] + [(city_en[c], int(layout.city_ihs(c))) for c in range(n_city)]
+    monthly_rows, window_rows = [], []
+    for name, g in region_groups:
+        for k, (y, m) in enumerate(month_keys):
+            monthly_rows.append({"region": name, "year": int(y), "month": int(m), "pm25_ihs": mm["pm25_ihs"][g, k],
+                                 "pm25": mm["pm25_paired"][g, k], "share_pct": mm["share_pct"][g, k]})
+        for k, w in enumerate(window_keys):
+            window_rows.append({"period": w, "region": name, "share_pct": wm["share_pct"][g, k],
+                                "pm25_ihs": wm["pm25_ihs"][g, k], "pm25": wm["pm25_paired"][g, k]})
+    pd.DataFrame(monthly_rows).to_csv(out_dir / "monthly.csv", index=False)
+    writer.files["monthly"] = "monthly.csv"
+    writer.text("## Monthly means\n\nFile: `monthly.csv` (IHS-related and total PM2.5 and the contribution, per month, "
+                "for all IHS areas and the IHS areas of each city).")
+    if window_rows:
+        windows = pd.DataFrame(window_rows).set_index(["period", "region"])
+        writer.add("contribution_windows", windows,
+                   "Table 4 shape — contribution of IHS-related PM2.5 (%) in the comparison windows of the paper "
+                   "(January–February and July of every year), IHS areas of each city")
 
     # ---- trends region-wide
     trend_series = {
@@ -496,6 +554,17 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     cell_area = grid.cell_area_km2()
     city_of_ihs = _city_of_ihs(cubes, n_city)
     mean_ihs_map = maps["mean_pm25_ihs"].values
+    # IHS-area pixels grouped by city once (one pass per map instead of one mask per city)
+    area_idx = np.flatnonzero(inside.ravel())
+    area_city = city_ids.ravel()[area_idx]
+    order = np.argsort(area_city, kind="stable")
+    area_idx = area_idx[order]
+    bounds = np.searchsorted(area_city[order], np.arange(n_city + 1))
+
+    def by_city(field):
+        values = np.asarray(field).ravel()[area_idx]
+        return [values[bounds[c]:bounds[c + 1]] for c in range(n_city)]
+
     period_sums = {k: v.sum(axis=1) for k, v in sums.items()}
     pm = means_from_sums(period_sums)
     headline_city = {}
@@ -503,8 +572,8 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
         gi, ga = layout.city_ihs(cities), layout.city(cities)
         t2 = city_year_table(city_en, years, ym["pm25_ihs"][gi], alpha=ALPHA)
         writer.add("city_pm25_ihs_annual", t2,
-                   "Table 2 — annual mean IHS-related PM2.5 (µg m⁻³) in the IHS areas of each city, decline between "
-                   "the first and the last year (%), and Mann–Kendall/Sen trend")
+                   "Table 2 — annual mean IHS-related PM2.5 (µg m⁻³) in the IHS areas of each city, decline "
+                   "between the first and the last year (%), and Mann–Kendall/Sen trend")
         writer.add("city_share_annual", city_year_table(city_en, years, ym["share_pct"][gi], alpha=ALPHA),
                    "Annual contribution of IHS-related PM2.5 (%) in the IHS areas of each city (Fig. 10)")
         writer.add("city_pm25_annual", city_year_table(city_en, years, ym["pm25"][ga], alpha=ALPHA),
@@ -520,14 +589,16 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
             "pm25_city": pm["pm25"][ga], "pm25_ihs_area": pm["pm25"][gi], "pm25_ihs": pm["pm25_ihs"][gi],
             "share_pct": pm["share_pct"][gi],
         }).set_index("city")
+        period_boxes = [box_stats(v) for v in by_city(mean_ihs_map)]
         for col, key in (("pixel_median", "median"), ("pixel_q1", "q1"), ("pixel_q3", "q3")):
-            summary[col] = [box_stats(mean_ihs_map[inside & (city_ids == c)])[key] for c in cities]
+            summary[col] = [b[key] for b in period_boxes]
         writer.add("city_summary", summary,
                    "Cities: period means of total PM2.5 (all pixels, IHS areas), IHS-related PM2.5 and contribution "
                    "in IHS areas, and the quartiles of the pixel period means (Fig. 9b)")
         pd.DataFrame({"city": city_en, "pm25": pm["pm25"][ga]}).to_csv(out_dir / "city_pm25.csv", index=False)
         order = np.argsort(-np.nan_to_num(pm["pm25_ihs"][gi], nan=-np.inf))
-        headline_city = {"highest_pm25_ihs_city": city_en[order[0]], "highest_pm25_ihs": float(pm["pm25_ihs"][gi][order[0]])}
+        headline_city = {"highest_pm25_ihs_city": city_en[order[0]],
+                         "highest_pm25_ihs": _f(pm["pm25_ihs"][gi][order[0]])}
 
     # ---- box plots (Fig. 11): pixel annual means / period means of IHS-related PM2.5 in IHS areas
     rows = []
@@ -535,8 +606,8 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     periods.append(("all", mean_ihs_map))
     for label, field in periods:
         rows.append({"city": "All IHS areas", "period": label} | box_stats(field[inside]))
-        for c in cities:
-            rows.append({"city": city_en[c], "period": label} | box_stats(field[inside & (city_ids == c)]))
+        for c, values in zip(cities, by_city(field)):
+            rows.append({"city": city_en[c], "period": label} | box_stats(values))
     boxes = pd.DataFrame(rows)
     writer.add("city_boxplot", boxes,
                "Box-plot numbers of the pixel means of IHS-related PM2.5 in the IHS areas of each city, per year "
@@ -577,7 +648,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
             "lon": cubes["ihs_lon"].values if "ihs_lon" in cubes else np.nan,
             "area_km2": areas["ihs_area_km2"].values if "ihs_area_km2" in areas else np.nan,
             "n_pixels": np.diff(offsets),
-            "years_operating": np.nansum(operating, axis=1) if operating is not None else np.nan,
+            "years_operating": np.nansum(operating, axis=1).astype(int) if operating is not None else np.nan,
             "pm25_ihs": pm["pm25_ihs"][gi], "pm25": pm["pm25_paired"][gi], "share_pct": pm["share_pct"][gi],
             "daily_share_min_pct": dmin, "daily_share_max_pct": dmax,
         }).set_index("ihs_id")
@@ -592,7 +663,8 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
             yoy = yoy_pct(ym["pm25_ihs"][gi[k]])
             for j, y in enumerate(years):
                 row = {"ihs_id": i, "year": y,
-                       "operating": bool(operating[k, j]) if operating is not None and np.isfinite(operating[k, j]) else None,
+                       "operating": (bool(operating[k, j])
+                                     if operating is not None and np.isfinite(operating[k, j]) else None),
                        "pm25_ihs": ym["pm25_ihs"][gi[k], j], "pm25": ym["pm25_paired"][gi[k], j],
                        "share_pct": ym["share_pct"][gi[k], j], "pm25_ihs_yoy_pct": yoy[j]}
                 if has_truth:
@@ -617,7 +689,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     if operating is not None:
         corr_rows.append({"indicator": "Operational IHSs", "region": "All"} | pearson_test(n_operating, ann_all))
         for c in cities:
-            count = np.nansum(operating[city_of_ihs == c], axis=0) if (city_of_ihs == c).any() else np.zeros(len(years))
+            count = _count(operating[city_of_ihs == c])
             corr_rows.append({"indicator": "Operational IHSs", "region": city_en[c]}
                              | pearson_test(count, ym["pm25_ihs"][layout.city_ihs(c)]))
     if indicators:
@@ -641,18 +713,13 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
                    "Table 3 — Pearson r between annual IHS-related PM2.5 and indicators (regions as columns)")
 
     # ---- Moran's I of the mean IHS-related map
-    from ..stats import morans_i
-
     moran_rows = []
-    for label, field in (("mean IHS-related PM2.5 (IHS areas)", mean_ihs_map),):
-        if np.isfinite(field).sum() >= 3:
-            res = morans_i(field, contiguity="queen", transform="r")
-            moran_rows.append({"variable": label, "contiguity": "queen", "transform": "r"}
-                              | {k: _scalar(res, k) for k in ("I", "EI", "VI_norm", "z_norm", "p_norm",
-                                                               "VI_rand", "z_rand", "p_rand", "n")})
+    if np.isfinite(mean_ihs_map).sum() >= 4:
+        moran_rows.append({"variable": "mean IHS-related PM2.5 (IHS-area pixels)"}
+                          | moran_test(mean_ihs_map, contiguity="queen", transform="r"))
     moran = pd.DataFrame(moran_rows)
     writer.add("moran", moran, "Global Moran's I of the period-mean IHS-related PM2.5 map (queen contiguity, "
-               "row-standardised weights; §3.2.2)", index=False, digits=4)
+               "row-standardised weights, NaN cells outside IHS areas left out; §3.2.2)", index=False, digits=4)
 
     # ---- truth scores
     truth = {}
@@ -686,8 +753,8 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
                   "series": SUM_STORE, "city_pm25": "city_pm25.csv"},
     }
     (out_dir / "stats.json").write_text(json.dumps(doc, indent=2, default=_json_default))
-    echo(f"  IHS-related PM2.5 {headline['pm25_ihs']:.2f} µg/m³ in IHS areas, contribution {headline['share_pct']:.1f} %, "
-         f"{len(writer.files)} tables in {out_dir}")
+    echo(f"  IHS-related PM2.5 {_num(headline['pm25_ihs'])} µg/m³ in IHS areas, contribution "
+         f"{_num(headline['share_pct'], 1)} %, {len(writer.files)} tables in {out_dir}")
     return {k: headline[k] for k in ("pm25_ihs", "share_pct", "pm25_ihs_area", "pm25_background", "mwu_p",
                                      "morans_i")} | ({"truth": truth} if truth else {})
 
@@ -730,18 +797,8 @@ def _truth_scores(sums, layout, maps, inside, totals, ym, years, writer) -> dict
     return {k: _f(v) for k, v in scores.items()}
 
 
-def _scalar(res, key):
-    for name in (key, key.lower()):
-        if isinstance(res, dict) and name in res:
-            value = res[name]
-            break
-        if hasattr(res, name):
-            value = getattr(res, name)
-            break
-    else:
-        return np.nan
-    value = np.asarray(value)
-    return value.item() if value.ndim == 0 else value.ravel()[0]
+def _num(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def _f(value):

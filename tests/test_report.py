@@ -1,0 +1,78 @@
+"""The report stage on the small fake run of test_stats_tables: PNGs at their fixed pixel sizes, an
+index.html that references every PNG, a report.md, and the optional Lorenz curves."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from test_stats_tables import shared_run  # the fake run of the stats tests, built once per session
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    from ihs_hpc.pipeline.report import run_report
+
+    config, _, _, stats_dir = shared_run(tmp_path_factory)
+    root = config.run_dir
+    # an allocation output beside the stats: its Lorenz curves are copied into the report
+    from matplotlib.figure import Figure
+
+    (root / "allocation").mkdir()
+    fig = Figure(figsize=(4, 3), dpi=50)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    fig.savefig(root / "allocation" / "lorenz_curves.png")
+    result = run_report(config, None, lambda *a: None)
+    return config, root / "report", result
+
+
+def test_png_sizes(report):
+    import matplotlib.image as mpimg
+
+    from ihs_hpc.report.figures import pixel_size
+
+    _, out, result = report
+    manifest = json.loads((out / "figures.json").read_text())
+    expected = {"map_mean_pm25.png", "map_mean_pm25_ihs.png", "map_share.png", "map_background.png",
+                "series_annual.png", "series_seasonal.png", "series_daily.png", "map_trend_pm25_ihs.png",
+                "map_trend_pm25.png", "city_annual.png", "city_boxplots.png", "correlation_operating.png",
+                "case_ihs.png", "truth.png"}
+    assert expected <= set(manifest)
+    for name, spec in manifest.items():
+        image = mpimg.imread(out / "figures" / name)
+        assert image.shape[:2] == pixel_size(spec["kind"]) == (spec["height_px"], spec["width_px"]), name
+        assert image.std() > 0.01, f"{name} looks blank"
+    assert result["figures"] == len(manifest) + 1
+
+
+def test_index_references_every_png(report):
+    _, out, _ = report
+    html = (out / "index.html").read_text()
+    md = (out / "report.md").read_text()
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert "lorenz_curves.png" in pngs
+    referenced = set(re.findall(r'<img src="figures/([^"]+\.png)"', html))
+    assert referenced == set(pngs)
+    assert set(re.findall(r"\]\(figures/([^)]+\.png)\)", md)) == set(pngs)
+    for needle in ("Alpha City", "Beta City", "Table 2", "Table 3", "Table 4", "µg m⁻³", "Mann–Whitney", "DJF"):
+        assert needle in html, needle
+
+
+def test_report_disabled(tmp_path):
+    from ihs_hpc.config import RunConfig, validate_settings
+    from ihs_hpc.pipeline.report import run_report
+
+    config = RunConfig(settings=validate_settings({"report": {"enabled": False}}), source="t", run_dir=tmp_path)
+    assert run_report(config, None, lambda *a: None) == {"enabled": False}
+    assert not (tmp_path / "report").exists()
+
+
+def test_report_needs_stats(tmp_path):
+    from ihs_hpc.config import RunConfig, validate_settings
+    from ihs_hpc.pipeline.report import run_report
+
+    config = RunConfig(settings=validate_settings({}), source="t", run_dir=tmp_path)
+    with pytest.raises(ValueError, match="stats"):
+        run_report(config, None, lambda *a: None)
+
