@@ -1,0 +1,79 @@
+"""Per-pixel IQR outlier removal (seed 000, section 2.3.1).
+
+Public numpy API over :mod:`ihs_hpc.kernels.outliers`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ihs_hpc.kernels.outliers import iqr_outliers_2d
+
+__all__ = ["iqr_outliers"]
+
+
+def iqr_outliers(cube, factor=1.5, axis=-1):
+    """Replace each series' IQR outliers by NaN (seed 000, section 2.3.1).
+
+    For every series along ``axis`` (one pixel's time series), values below
+    ``Q1 - factor * IQR`` or above ``Q3 + factor * IQR`` become NaN, with ``IQR = Q3 - Q1`` and
+    the quartiles of the series' non-NaN values computed like
+    ``numpy.nanpercentile(series, [25, 75])`` (default linear method, in float64).  NaN values
+    stay NaN and are not counted as removed.  A series without any valid value is left as is.
+
+    Parameters
+    ----------
+    cube : array_like, float32 or float64
+        Any shape; the series run along ``axis``.  Typical: ``(ny, nx, time)`` with
+        ``axis=-1`` or ``(time, ny, nx)`` with ``axis=0``.
+    factor : float, default 1.5
+        Fence multiplier ``k``.
+    axis : {0, -1, ndim - 1}, default -1
+        Axis holding the series: the first or the last.
+
+    Returns
+    -------
+    cleaned : ndarray
+        Copy of ``cube`` (same shape and dtype; integer input becomes float64) with the outliers
+        set to NaN.
+    removed_mask : ndarray of bool
+        True where a value was removed.
+
+    Raises
+    ------
+    ValueError
+        If ``factor`` is negative or not finite, or ``axis`` is neither the first nor the last
+        axis of ``cube``.
+    """
+    data = np.asarray(cube)
+    if data.ndim == 0:
+        raise ValueError("cube must have at least one dimension (the series axis)")
+    factor = float(factor)
+    if not np.isfinite(factor) or factor < 0:
+        raise ValueError(f"factor must be a finite non-negative number, got {factor}")
+    if not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"axis must be an integer, got {axis!r}")
+    ndim = data.ndim
+    if axis < -ndim or axis >= ndim:
+        raise ValueError(f"axis {axis} is out of range for cube with {ndim} dimensions")
+    axis = int(axis) % ndim
+    if axis not in (0, ndim - 1):
+        raise ValueError(
+            f"axis must be the first (0) or the last (-1) axis of cube, got {axis} for "
+            f"shape {data.shape}"
+        )
+    if data.dtype not in (np.float32, np.float64):
+        data = data.astype(np.float64)
+    data = np.ascontiguousarray(data)
+
+    shape = data.shape
+    if ndim == 1 or axis == ndim - 1:
+        flat = data.reshape(-1, shape[-1])
+        along_rows = True
+    else:
+        flat = data.reshape(shape[0], -1)
+        along_rows = False
+    cleaned = np.empty_like(flat)
+    removed = np.empty(flat.shape, dtype=np.bool_)
+    if flat.size:
+        iqr_outliers_2d(flat, along_rows, factor, cleaned, removed)
+    return cleaned.reshape(shape), removed.reshape(shape)
