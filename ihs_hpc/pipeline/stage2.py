@@ -24,6 +24,7 @@ from ..io.cube import (create_store, cube_spec, is_complete, map_spec, mark_comp
 from ..ops.interp import apply_bilinear, bilinear_weights
 from ..ops.mlr import mlr
 from ..ops.stl import stl_baseline
+from ..ops.stl_operator import get_stl_operator
 from .executor import map_tiles
 from .inputs import input_store, pm25_store
 
@@ -143,7 +144,8 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
                         "source": str(cubes), "pm25_source": str(pm25_source)})
     n_time = source.sizes["time"]
     # build (or load) the STL operator once here so workers find it cached on disk
-    stl_baseline(np.zeros((1, n_time)), **settings)
+    if not settings.get("robust"):
+        get_stl_operator(n_time, **settings)
 
     met_tiles = pending_tiles(out, met_grid.tiles(tile_size), prefix="met_")
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
