@@ -48,8 +48,13 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
     if kind == "local":
         from distributed import LocalCluster
 
+        # the parallelism is the workers': each worker's numba and BLAS get its own threads only,
+        # so n_workers × threads_per_worker never oversubscribes the cores
+        threads = str(threads_per_worker)
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                               memory_limit=memory_limit, dashboard_address=dashboard_address)
+                               memory_limit=memory_limit, dashboard_address=dashboard_address,
+                               env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
+                                    "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
     elif kind == "slurm":
         try:
             from dask_jobqueue import SLURMCluster
