@@ -47,3 +47,29 @@ def test_estimate_recovers_the_injected_truth(tiny_run):
     spatial_r = np.corrcoef(estimate.mean(axis=0), true.mean(axis=0))[0, 1]
     temporal_r = np.corrcoef(estimate.mean(axis=1), true.mean(axis=1))[0, 1]
     assert spatial_r > 0.9 and temporal_r > 0.4
+
+
+def test_report_and_tables_of_the_run_match_the_stores(tiny_run):
+    import pandas as pd
+    from matplotlib.image import imread
+
+    run_dir, _ = tiny_run
+    index = (run_dir / "report" / "index.html").read_text()
+    figures = json.loads((run_dir / "report" / "figures.json").read_text())
+    assert len(figures) >= 8
+    for name, meta in figures.items():
+        assert name in index
+        image = imread(run_dir / "report" / "figures" / name)
+        assert image.shape[:2] == (meta["height_px"], meta["width_px"]), name
+    # annual table against an independent computation from the stores
+    annual = pd.read_csv(run_dir / "stats" / "annual.csv").set_index("year")
+    areas = xr.open_zarr(run_dir / "stage1.zarr").ihs_mask.values.astype(bool)
+    stage3 = xr.open_zarr(run_dir / "stage3.zarr")
+    cubes = xr.open_zarr(run_dir / "cubes.zarr")
+    years = stage3.time.dt.year.values
+    for year in np.unique(years):
+        in_year = years == year
+        ihs = stage3.pm25_ihs.values[in_year][:, areas].astype(np.float64)
+        total = cubes.pm25.values[in_year][:, areas].astype(np.float64)
+        assert annual.loc[year, "pm25_ihs"] == pytest.approx(ihs.mean(), rel=1e-5)
+        assert annual.loc[year, "share_pct"] == pytest.approx(100 * ihs.sum() / total.sum(), rel=1e-5)
