@@ -14,7 +14,6 @@ memory.  The tie term ``sum(t^3 - t)`` over tie groups is accumulated in float64
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True)
