@@ -73,3 +73,24 @@ def test_report_and_tables_of_the_run_match_the_stores(tiny_run):
         total = cubes.pm25.values[in_year][:, areas].astype(np.float64)
         assert annual.loc[year, "pm25_ihs"] == pytest.approx(ihs.mean(), rel=1e-5)
         assert annual.loc[year, "share_pct"] == pytest.approx(100 * ihs.sum() / total.sum(), rel=1e-5)
+
+
+def test_allocation_stage_uses_the_runs_city_pm25(tiny_run, tmp_path):
+    import pandas as pd
+
+    run_dir, _ = tiny_run
+    city_pm25 = pd.read_csv(run_dir / "stats" / "city_pm25.csv")
+    rng = np.random.default_rng(7)
+    index = tmp_path / "index.csv"
+    pd.DataFrame({"city": city_pm25.city, "population": rng.uniform(100, 1000, len(city_pm25)),
+                  "gdp": rng.uniform(1000, 5000, len(city_pm25))}).to_csv(index, index=False)
+    config = tmp_path / "alloc.yaml"
+    config.write_text(f"run_dir: {run_dir}\nallocation: {{index: {index}, q: 0.4, p_min: 0.3, p_max: 0.5}}\n")
+    result = subprocess.run([sys.executable, "-m", "ihs_hpc.cli", "run", str(config), "--stages", "allocate",
+                             "--cluster", "none"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    plan = pd.read_csv(run_dir / "allocation" / "plan.csv")
+    assert plan.pm25_target.sum() == pytest.approx(0.6 * city_pm25.pm25.sum(), rel=1e-9)
+    assert plan.reduction_rate.between(0.3 - 1e-9, 0.5 + 1e-9).all()
+    gini = pd.read_csv(run_dir / "allocation" / "gini.csv")
+    assert (gini.gini_optimised <= gini.gini_initial + 1e-12).all()

@@ -9,6 +9,7 @@ Run directory layout::
     RUN/stage2.zarr      STL baselines, regression on meteorology, pm25_bl_tem
     RUN/stage3.zarr      pm25_bl_oem and pm25_ihs
     RUN/stats/           tables (CSV, Markdown) and JSON
+    RUN/allocation/      city reduction targets (when allocation.index is set)
     RUN/report/          PNG figures and index.html
     RUN/run.json         what ran, how long, and the headline numbers
 
@@ -42,6 +43,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2"),
     Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3"),
     Stage("stats", "statistics tables", "ihs_hpc.pipeline.stats:run_stats"),
+    Stage("allocate", "reduction targets by minimised Gini (seed 003)", "ihs_hpc.pipeline.allocate:run_allocation"),
     Stage("report", "figures and HTML report", "ihs_hpc.pipeline.report:run_report"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
