@@ -48,13 +48,15 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
     if kind == "local":
         from distributed import LocalCluster
 
-        # the parallelism is the workers': each worker's numba and BLAS get its own threads only,
-        # so n_workers × threads_per_worker never oversubscribes the cores
+        # the parallelism is the workers': each worker's numba and BLAS get its own threads only, so
+        # n_workers × threads_per_worker never oversubscribes the cores. Set before the worker
+        # processes spawn (pre-spawn-environ): numba reads NUMBA_NUM_THREADS once, at import.
         threads = str(threads_per_worker)
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                               memory_limit=memory_limit, dashboard_address=dashboard_address,
-                               env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
-                                    "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
+        environ = {"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
+                   "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in environ.items()}):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                                   memory_limit=memory_limit, dashboard_address=dashboard_address)
     elif kind == "slurm":
         try:
             from dask_jobqueue import SLURMCluster
