@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Iterator
 
 import dask.config
@@ -54,9 +55,20 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
         threads = str(threads_per_worker)
         environ = {"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
                    "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in environ.items()}):
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                                   memory_limit=memory_limit, dashboard_address=dashboard_address)
+        # The nanny writes pre-spawn-environ into *this* process's environment too; numba here has
+        # already read its thread count, and a later compile would see the change and fail, so the
+        # environment is restored once the workers have started.
+        saved = {key: os.environ.get(key) for key in environ}
+        try:
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in environ.items()}):
+                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                                       memory_limit=memory_limit, dashboard_address=dashboard_address)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     elif kind == "slurm":
         try:
             from dask_jobqueue import SLURMCluster
