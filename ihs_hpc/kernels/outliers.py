@@ -16,45 +16,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .select import select_kth
+
 #: pixels handled together when series run down the columns of a (time, pixel) array
 _BLOCK = 32
-
-
-@numba.njit(cache=True)
-def _select(a, lo, hi, k):
-    """Reorder ``a[lo:hi+1]`` so that ``a[k]`` is its k-th smallest value, everything left of
-    ``k`` is ``<= a[k]`` and everything right of it ``>= a[k]``; return ``a[k]`` (no NaN)."""
-    while hi > lo:
-        mid = (lo + hi) // 2
-        # median of three as pivot
-        x, y, z = a[lo], a[mid], a[hi]
-        if x > y:
-            x, y = y, x
-        if y > z:
-            y = z
-            if x > y:
-                y = x
-        pivot = y
-        i = lo
-        j = hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while a[j] > pivot:
-                j -= 1
-            if i <= j:
-                tmp = a[i]
-                a[i] = a[j]
-                a[j] = tmp
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            break
-    return a[k]
 
 
 @numba.njit(cache=True)
@@ -87,10 +52,10 @@ def _quantile_pair(buf, n, p_low, p_high):
     v2 = (n - 1) * p_high
     i2 = int(np.floor(v2))
     g2 = v2 - i2
-    a1 = _select(buf, 0, n - 1, i1)
+    a1 = select_kth(buf, 0, n - 1, i1)
     b1 = _min_from(buf, i1 + 1, n) if i1 + 1 < n else a1
     if i2 > i1:
-        a2 = _select(buf, i1 + 1, n - 1, i2)
+        a2 = select_kth(buf, i1 + 1, n - 1, i2)
     else:
         a2 = a1
     b2 = _min_from(buf, i2 + 1, n) if i2 + 1 < n else a2

@@ -35,6 +35,8 @@ import math
 import numba
 import numpy as np
 
+from .select import select_kth
+
 #: runs sorted by insertion before merging
 _INSERTION_RUN = 16
 #: at most this many pairwise slopes: form them all and select (cheaper than the window search)
@@ -184,48 +186,12 @@ def _insertion_enumerate_pairs(keys, tags, n, t, v, out):
 # selection
 # ---------------------------------------------------------------------------------------------
 @numba.njit(cache=True)
-def _select(a, lo, hi, k):
-    """Reorder ``a[lo:hi+1]`` so that ``a[k]`` is its k-th smallest value (everything left of
-    ``k`` ``<=`` it, everything right ``>=``); return ``a[k]``.  No NaN in ``a``."""
-    while hi > lo:
-        mid = (lo + hi) // 2
-        x, y, z = a[lo], a[mid], a[hi]
-        if x > y:
-            x, y = y, x
-        if y > z:
-            y = z
-            if x > y:
-                y = x
-        pivot = y
-        i = lo
-        j = hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while a[j] > pivot:
-                j -= 1
-            if i <= j:
-                tmp = a[i]
-                a[i] = a[j]
-                a[j] = tmp
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            break
-    return a[k]
-
-
-@numba.njit(cache=True)
 def _select_sorted_ranks(a, n, ranks, offset, out):
     """``out[q] = `` the ``(ranks[q] - offset)``-th smallest of ``a[:n]``; ranks ascending."""
     lo = offset - offset  # 0, as a plain int64 (a literal would compile a second _select)
     for q in range(ranks.shape[0]):
         k = ranks[q] - offset
-        out[q] = _select(a, lo, n - 1, k)
+        out[q] = select_kth(a, lo, n - 1, k)
         lo = k
 
 
