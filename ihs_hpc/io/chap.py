@@ -257,6 +257,17 @@ def _find_coord(ds, names: Sequence[str]):
     return None
 
 
+def _place_on_grid(values: np.ndarray, grid: Grid, mlat: AxisMatch, mlon: AxisMatch) -> np.ndarray:
+    """Put a file's matched window onto the analysis grid (NaN elsewhere), flipping axes as matched."""
+    if mlat.flip:
+        values = values[::-1]
+    if mlon.flip:
+        values = values[:, ::-1]
+    out = np.full(grid.shape, np.nan, dtype=np.float32)
+    out[mlat.dst, mlon.dst] = values
+    return out
+
+
 def read_chap_day(path, grid: Grid, *, variable: str = "PM2.5", day=None,
                   mask_threshold: float | None = CHAP_MISSING_THRESHOLD) -> np.ndarray:
     """One CHAP-layout NetCDF day on ``grid``: float32 ``(ny, nx)`` µg/m³, NaN where missing.
@@ -318,14 +329,7 @@ def _read_chap_open(ds, path, grid, *, variable, day, mask_threshold):
     if kept != [lat_dim, lon_dim]:
         raw = raw.T
     attrs = {k: var.getncattr(k) for k in var.ncattrs()}
-    values = _mask_and_scale(raw, attrs, mask_threshold=mask_threshold)
-    if mlat.flip:
-        values = values[::-1]
-    if mlon.flip:
-        values = values[:, ::-1]
-    out = np.full(grid.shape, np.nan, dtype=np.float32)
-    out[mlat.dst, mlon.dst] = values
-    return out
+    return _place_on_grid(_mask_and_scale(raw, attrs, mask_threshold=mask_threshold), grid, mlat, mlon)
 
 
 # ---------------------------------------------------------------------------------------------- GeoTIFF
@@ -392,14 +396,7 @@ def read_geotiff_day(path, grid: Grid, *, band: int | str = 1, day=None,
             attrs["scale_factor"] = scale
         if offset not in (None, 0.0):
             attrs["add_offset"] = offset
-    values = _mask_and_scale(raw, attrs, mask_threshold=mask_threshold)
-    if mlat.flip:
-        values = values[::-1]
-    if mlon.flip:
-        values = values[:, ::-1]
-    out = np.full(grid.shape, np.nan, dtype=np.float32)
-    out[mlat.dst, mlon.dst] = values
-    return out
+    return _place_on_grid(_mask_and_scale(raw, attrs, mask_threshold=mask_threshold), grid, mlat, mlon)
 
 
 # ---------------------------------------------------------------------------------------------- source

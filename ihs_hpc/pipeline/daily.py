@@ -89,22 +89,16 @@ def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: in
                model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days") -> tuple[dict, list]:
     """Run :func:`fill_block` over all days; return merged sparse fills and per-day info."""
     n_days = zarr.open_group(store, mode="r")[variable].shape[0]
-    results = []
     func = partial(fill_block, store=store, variable=variable, lat=grid.lat, lon=grid.lon, holes=holes,
                    fill_mask=fill_mask, model=model, k=k, original=original)
-    collected = []
-
-    def collect(block):
-        collected.append(func(block))
-
+    blocks = day_blocks(n_days, block_days)
+    results = []
     if client is None:
-        map_tiles(collect, day_blocks(n_days, block_days), None, desc=desc, unit="block")
-        results = collected
+        map_tiles(lambda block: results.append(func(block)), blocks, None, desc=desc, unit="block")
     else:
         from distributed import as_completed
         from tqdm.auto import tqdm
 
-        blocks = day_blocks(n_days, block_days)
         futures = [client.submit(func, b, pure=False) for b in blocks]
         with tqdm(total=len(blocks), desc=desc, unit="block") as bar:
             for future in as_completed(futures):
