@@ -262,3 +262,23 @@ def test_cds_expver_dimension_is_merged(tmp_path):
     merged.to_netcdf(tmp_path / "expver.nc")
     src = Era5NetcdfSource(tmp_path / "expver.nc", MET, DAYS[0], DAYS[-1])
     check_all(src.read_days(src.days))
+
+
+def test_files_are_closed_after_each_batch(tmp_path):
+    """Each open NetCDF4 file keeps HDF5 chunk caches; a batch's files are closed when it is read."""
+    full = cds_dataset()
+    for k, part in enumerate((slice(0, 1), slice(1, 2), slice(2, 4))):  # a batch spanning three files
+        full.isel(valid_time=part).to_netcdf(tmp_path / f"era5_part{k}.nc")
+    src = Era5NetcdfSource(tmp_path, MET, DAYS[0], DAYS[-1])
+    opened = []
+    real = src._dataset
+
+    def spy(fi):
+        ds = real(fi)
+        opened.append(len(src._open))
+        return ds
+
+    src._dataset = spy
+    check_all(src.read_days(src.days))
+    assert max(opened) <= 2 and len(set(src.files)) == 3
+    assert src._open == {}

@@ -21,7 +21,7 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -178,10 +178,14 @@ def create_store(
     return path
 
 
-def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarray], *, record: str | None = None) -> None:
+def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarray | Callable[[], np.ndarray]], *,
+               record: str | None = None) -> None:
     """Write every variable of one tile, then record the tile as finished.
 
     Each array must have the tile's ``(…, rows, cols)`` shape with the variable's leading axes whole.
+    A value may also be a callable returning that array: it is called just before its variable is
+    written and released right after, so only one variable's block is in memory at a time (the
+    ingest's pass 2 uses this for the seven meteorological variables).
     Tiles of the meteorology grid pass ``record="met_" + tile.name`` so their records stay apart.
     """
     import zarr
@@ -189,11 +193,12 @@ def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarra
     path = Path(path)
     group = zarr.open_group(path, mode="r+")
     ny, nx = tile.shape
-    for name, block in data.items():
+    for name in data:
         if name not in group:
             raise StoreError(f"{path}: no variable {name!r} to write tile {tile.name} into")
+    for name, block in data.items():
         array = group[name]
-        block = np.asarray(block)
+        block = np.asarray(block() if callable(block) else block)
         if block.shape[-2:] != (ny, nx) or block.shape[:-2] != tuple(array.shape[:-2]):
             raise StoreError(
                 f"{path}: tile {tile.name} of {name!r} has shape {block.shape}, "
@@ -201,6 +206,7 @@ def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarra
             )
         index = (slice(None),) * (array.ndim - 2) + (tile.rows, tile.cols)
         array[index] = block.astype(array.dtype, copy=False)
+        del block
     _record_tile(path, tile, record or tile.name)
 
 

@@ -455,11 +455,12 @@ class Era5NetcdfSource(Era5Source):
     def _dataset(self, fi: int):
         import xarray as xr
 
+        # at most two files open: each open NetCDF4 file keeps an HDF5 chunk cache per variable (up to
+        # tens of MB for a year of ERA5), which with many files open dominated the ingest's memory
         if fi not in self._open:
-            if len(self._open) >= 8:
-                for ds in self._open.values():
-                    ds.close()
-                self._open.clear()
+            while len(self._open) >= 2:
+                oldest = next(iter(self._open))
+                self._open.pop(oldest).close()
             self._open[fi] = xr.open_dataset(self.files[fi], decode_times=False, mask_and_scale=True, cache=False)
         return self._open[fi]
 
@@ -474,7 +475,10 @@ class Era5NetcdfSource(Era5Source):
         return state
 
     def _read_raw(self, days) -> dict[str, np.ndarray]:
-        return {var: self._read_var_interp(var, days) for var in SOURCE_VARIABLES}
+        try:
+            return {var: self._read_var_interp(var, days) for var in SOURCE_VARIABLES}
+        finally:
+            self.close()  # a batch's files are not needed again: their chunk caches go with them
 
     def _read_var_interp(self, var, days):
         # each step is interpolated from its own file grid, then steps are aggregated to days; both are

@@ -67,12 +67,14 @@ rerunning with the same configuration and files resumes: finished pass-1 batches
 are skipped. A different configuration starts afresh.
 
 Memory: the daily files arrive time-sliced while the store is time-contiguous. Pass 1 reads
-``batch_days`` days at a time into a buffer of ``batch_days × ny × nx`` float32 and writes it to a
-scratch Zarr chunked ``(batch_days, tile, tile)``; pass 2 reads one tile with all days
-(``n_days × tile²`` float32, aligned with scratch chunks, no read amplification) and writes it with
-:func:`~ihs_hpc.io.cube.write_tile`. Peak memory ≈ ``batch_days·ny·nx·4 B`` (+ one day being decoded and
-Zarr's encode copies, see ``benchmarks/bench_ingest.py``) + ``n_days·tile²·4 B``, independent of the
-length of the record beyond the one-tile term.
+``batch_days`` days at a time into a buffer of ``batch_days × ny × nx`` float32 and writes it, one
+tile-row band at a time, to a scratch Zarr chunked ``(batch_days, tile, tile)``; pass 2 reads one
+variable of one tile with all days (``n_days × tile²`` float32, aligned with scratch chunks, no read
+amplification) and writes it with :func:`~ihs_hpc.io.cube.write_tile`. ERA5 files are closed after
+each batch (an open NetCDF4 file keeps HDF5 chunk caches). The stated bound,
+:func:`memory_bound_mb`, is ``baseline + 128 MiB + max(pass 1, pass 2) + 64 MiB``: it depends on the
+length of the record only through the one-tile term. For the full ``bth`` scene (ten years of 660 × 630
+days) it is ≈ 724 MiB; measured 630 MiB (``benchmarks/bench_ingest_full.py``).
 """
 from __future__ import annotations
 
@@ -157,6 +159,56 @@ def _batch_days(n_days: int, bytes_per_day: int, batch_days, memory_mb) -> int:
     budget = float(memory_mb or DEFAULT_MEMORY_MB) * 2**20
     b = int(budget // (2 * max(bytes_per_day, 1)))  # factor 2: the batch buffer plus Zarr's encode copies
     return int(max(1, min(128, b, n_days)))
+
+
+# Memory model of ingest() (module docstring); calibrated by benchmarks/bench_ingest_full.py.
+PASS1_BUFFER_FACTOR = 1.0   # the batch buffer itself
+ENCODE_FACTOR = 3.0         # a tile-row band: its slice, the chunk Zarr assembles and the compressed bytes
+PASS2_FACTOR = 3.0          # one variable's tile: read from scratch, Zarr's chunk copy, compressed bytes
+WARMUP_MB = 128.0           # libraries warming up after import: GDAL/rasterio, shapely, numba, HDF5
+SLACK_MB = 64.0             # one decoded day, reader caches, allocator slack
+
+
+def memory_bound_mb(*, grid_shape, met_shape, n_days: int, tile_size: int, n_met: int, batch_days: int,
+                    baseline_mb: float, met_batch_days: int | None = None) -> dict[str, float]:
+    """The stated peak resident memory (MiB) of :func:`ingest` for one configuration (``workers=1``).
+
+    ``peak ≤ baseline + warm-up + max(pass 1 of PM2.5, pass 1 of ERA5, pass 2) + slack`` with
+
+    * pass 1: ``batch_days·ny·nx·4 B`` (the batch buffer) ``+ 3 · batch_days·tile·nx·4 B`` (one
+      tile-row band being encoded), for ERA5 times the number of variables on the met grid;
+    * pass 2: ``3 · n_days·tile²·4 B`` (one variable of one tile with all days: the meteorological
+      variables are written one at a time);
+    * warm-up: 128 MiB (GDAL, shapely, numba and HDF5 state created by the first reads);
+    * slack: 64 MiB (one decoded day, reader caches, allocator slack).
+
+    ``baseline_mb`` is the resident size after imports (about 270 MiB with xarray, zarr, dask,
+    netCDF4, rasterio and geopandas loaded). With ``workers > 1`` each reader process adds its own
+    baseline and its share of the batch. Returns every term and ``total``.
+
+    Example: the full ``bth`` scene (3653 days of 660 × 630, 68 × 65 met cells, tile 64, batch 128)
+    gives 270 + 128 + 262 + 64 ≈ 724 MiB; ``benchmarks/bench_ingest_full.py`` measures it.
+    """
+    mib = 2.0**20
+    ny, nx = grid_shape
+    my, mx = met_shape
+    met_batch = int(met_batch_days or batch_days)
+
+    def pass1(rows, cols, batch, n_vars):
+        band = batch * min(tile_size, rows) * cols * 4 * n_vars
+        return (PASS1_BUFFER_FACTOR * batch * rows * cols * 4 * n_vars + ENCODE_FACTOR * band) / mib
+
+    terms = {
+        "baseline": float(baseline_mb),
+        "warmup": WARMUP_MB,
+        "pm25_pass1": pass1(ny, nx, batch_days, 1),
+        "met_pass1": pass1(my, mx, met_batch, n_met),
+        "pass2": PASS2_FACTOR * n_days * min(tile_size, ny) * min(tile_size, nx) * 4 / mib,
+        "slack": SLACK_MB,
+    }
+    terms["total"] = (terms["baseline"] + terms["warmup"] + max(terms["pm25_pass1"], terms["met_pass1"], terms["pass2"])
+                      + terms["slack"])
+    return terms
 
 
 _WORKER_SOURCE = None
@@ -250,7 +302,8 @@ def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, rec
     with bar(f"{source.name}: write tiles", len(tiles), "tile") as pbar:
         pbar.update(len(tiles) - len(todo))
         for tile in todo:
-            block = {name: arrays[name][:, tile.rows, tile.cols] for name in names}
+            # one variable at a time: seven met variables x all days would otherwise sit in memory together
+            block = {name: (lambda a=arrays[name], t=tile: a[:, t.rows, t.cols]) for name in names}
             write_tile(store, tile, block, record=record_prefix + tile.name)
             pbar.update(1)
     stats["pass2_s"] = time.perf_counter() - t0

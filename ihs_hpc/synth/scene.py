@@ -12,6 +12,7 @@ same seed gives byte-identical stores, and any tile size gives identical arrays.
 """
 from __future__ import annotations
 
+import mmap
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,8 +270,46 @@ class _Progress:
             self._bar.close()
 
 
+class DayScratch:
+    """A ``(time, ny, nx)`` float32 scratch file mapped into memory, whose pages can be handed back.
+
+    The ``files`` layout writes PM2.5 by tile (all days of a tile at once) but the CHAP files by day,
+    so the cube passes through this file once. Pages written through a shared mapping stay in the
+    process's resident set until unmapped; :meth:`release` drops them (``MADV_DONTNEED``: for a shared
+    file mapping the data stays in the page cache and the file), so the resident memory of the
+    generator stays about one tile-row band (or a few days) instead of the whole cube.
+    """
+
+    def __init__(self, path, shape):
+        self.path = Path(path)
+        self.shape = tuple(int(n) for n in shape)
+        nbytes = int(np.prod(self.shape)) * 4
+        with open(self.path, "w+b") as fh:
+            fh.truncate(nbytes)
+            self._mmap = mmap.mmap(fh.fileno(), nbytes, access=mmap.ACCESS_WRITE)
+        self.array = np.frombuffer(self._mmap, dtype=np.float32).reshape(self.shape)
+
+    def __getitem__(self, index):
+        return self.array[index]
+
+    def __setitem__(self, index, value):
+        self.array[index] = value
+
+    def __len__(self):
+        return self.shape[0]
+
+    def release(self) -> None:
+        """Hand the mapped pages back to the kernel (the data stays in the file)."""
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._mmap.madvise(mmap.MADV_DONTNEED)
+
+    def close(self) -> None:
+        self.array = None
+        self._mmap.close()
+
+
 def write_scene(scene: Scene, path, *, tile_size: int | None = None, progress=False, overwrite: bool = False,
-                chap_scratch: np.ndarray | None = None) -> Path:
+                chap_scratch: DayScratch | None = None) -> Path:
     """Write a built scene as a complete store (input layout + truth); resumes an unfinished one."""
     path = Path(path)
     tile_size = int(tile_size or scene.preset.tile_size)
@@ -334,6 +373,8 @@ def write_scene(scene: Scene, path, *, tile_size: int | None = None, progress=Fa
                 block = np.where(missing_mask(scene.seed, scene.n_time, tile.rows, tile.cols, fraction),
                                  np.float32(65535.0), pm25)
             chap_scratch[:, tile.rows, tile.cols] = block
+            if tile.cols.stop == grid.nx:  # end of a tile-row band: its pages go back to the kernel
+                chap_scratch.release()
         write_tile(path, tile, {"pm25": pm25, "pm25_ihs_true": truth})
         del pm25, truth, own
         bar.step()
@@ -449,15 +490,13 @@ def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str =
     scene = build_scene(p, seed)
     scratch_dir = out / ".synth_scratch"
     scratch_dir.mkdir(exist_ok=True)
-    scratch = np.lib.format.open_memmap(scratch_dir / "pm25.npy", mode="w+", dtype=np.float32,
-                                        shape=(scene.n_time,) + scene.grid.shape)
+    scratch = DayScratch(scratch_dir / "pm25.f32", (scene.n_time,) + scene.grid.shape)
     try:
         write_scene(scene, out / "truth.zarr", tile_size=tile_size, progress=progress, overwrite=True,
                     chap_scratch=scratch)
-        scratch.flush()
         write_files(scene, out, scratch, chap_dtype=chap_dtype, progress=progress)
     finally:
-        del scratch
+        scratch.close()
         shutil.rmtree(scratch_dir, ignore_errors=True)
     return out
 

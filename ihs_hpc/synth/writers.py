@@ -114,8 +114,9 @@ def write_cities_geojson(path, scene) -> None:
 
 
 def write_files(scene, out, pm25_days, *, chap_dtype: str = "float32", progress=None) -> None:
-    """Every raw file of ``layout="files"``; ``pm25_days`` is a (time, ny, nx) array or memmap of the
-    PM2.5 cube with 65535 at the injected missing pixel-days."""
+    """Every raw file of ``layout="files"``; ``pm25_days`` is a (time, ny, nx) array (or a
+    :class:`~ihs_hpc.synth.scene.DayScratch`, whose pages are released every 32 days) of the PM2.5 cube
+    with 65535 at the injected missing pixel-days."""
     out = Path(out)
     (out / "chap").mkdir(parents=True, exist_ok=True)
     (out / "era5").mkdir(parents=True, exist_ok=True)
@@ -127,6 +128,8 @@ def write_files(scene, out, pm25_days, *, chap_dtype: str = "float32", progress=
         days = tqdm(days, total=len(scene.time), desc="CHAP files", unit="day", dynamic_ncols=True, leave=False)
     for t, day in days:
         write_chap_day(out / "chap" / chap_name(day), lat, lon, np.asarray(pm25_days[t]), dtype=chap_dtype)
+        if t % 32 == 31 and hasattr(pm25_days, "release"):
+            pm25_days.release()
     for year in scene.years:
         write_era5_year(out / "era5" / f"era5_daily_{int(year)}.nc", scene, int(year))
     write_dem_tif(out / "dem.tif", scene)
