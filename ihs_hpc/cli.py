@@ -63,8 +63,10 @@ def run_cmd(config_path, stages, cluster, workers):
 
 def _run_stages(config_path, selected, cluster, workers):
     from .cluster import get_client
-    from .pipeline.run import run_pipeline
+    from .pipeline.run import needs_cluster, run_pipeline
 
+    if cluster is None and selected and not needs_cluster(selected):
+        cluster = "none"  # e.g. `ihs ingest`: reading files runs in this process; no workers to start
     config = _load(config_path, cluster=_cluster_overrides(cluster, workers))
     click.echo(f"ihs {__version__}: run directory {config.run_dir}")
     try:

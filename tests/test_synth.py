@@ -352,3 +352,31 @@ def test_files_layout(tmp_path):
                      "ihs_operating"):
             np.testing.assert_array_equal(back[name].values, truth[name].values, err_msg=name)
         assert list(back.ihs_id.values) == list(truth.ihs_id.values)
+
+
+def test_ihs_ingest_command_reads_files_and_reports_cost(tmp_path):
+    """``ihs ingest RUN.yaml`` with ``input.kind: files``: the store, and wall, MB/s and peak RSS in run.json."""
+    import yaml
+    from click.testing import CliRunner
+
+    from ihs_hpc.cli import main
+
+    raw = generate_scene(TINY_JAN, tmp_path / "raw", seed=0, layout="files", progress=False)
+    run_dir = tmp_path / "run"
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "run_dir": str(run_dir), "grid": {"tile_size": 32}, "cluster": {"kind": "local", "n_workers": 2},
+        "input": {"kind": "files", "files": json.loads((raw / "ingest.json").read_text())},
+    }))
+    result = CliRunner().invoke(main, ["ingest", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "Dask local cluster" not in result.output  # ingesting runs in this process: no workers started
+    record = json.loads((run_dir / "run.json").read_text())["stages"]["input"]
+    assert record["status"] == "done"
+    assert record["pm25_cube_mb"] == pytest.approx(31 * 48 * 64 * 4 / 2**20, abs=0.05)
+    assert record["mb_per_s"] > 0 and record["peak_rss_mb"] > 50 and record["batch_days"] == 31
+    assert "mb_per_s=" in result.output and "peak_rss_mb=" in result.output
+    with xr.open_zarr(run_dir / "cubes.zarr") as cubes, xr.open_zarr(raw / "truth.zarr") as truth:
+        pm = cubes.pm25.values
+        valid = np.isfinite(pm)
+        np.testing.assert_array_equal(pm[valid], truth.pm25.values[valid])

@@ -34,19 +34,29 @@ class Stage:
     name: str
     title: str
     entry: str | None  # "module:function" taking (config, client, echo) -> dict; None = not built yet
+    needs_cluster: bool = True  # False: runs in this process; a command running only such stages starts no cluster
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("input", "inputs (synthetic scene, ingest, or an existing store)", "ihs_hpc.pipeline.inputs:run_input"),
+    Stage("input", "inputs (synthetic scene, ingest, or an existing store)", "ihs_hpc.pipeline.inputs:run_input",
+          needs_cluster=False),
     Stage("prep", "IQR outliers and kriging gap fill", "ihs_hpc.pipeline.prep:run_prep"),
     Stage("stage1", "IHS radiation areas by region growing", "ihs_hpc.pipeline.stage1:run_stage1"),
     Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2"),
     Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3"),
     Stage("stats", "statistics tables", "ihs_hpc.pipeline.stats:run_stats"),
-    Stage("allocate", "reduction targets by minimised Gini (seed 003)", "ihs_hpc.pipeline.allocate:run_allocation"),
-    Stage("report", "figures and HTML report", "ihs_hpc.pipeline.report:run_report"),
+    Stage("allocate", "reduction targets by minimised Gini (seed 003)", "ihs_hpc.pipeline.allocate:run_allocation",
+          needs_cluster=False),
+    Stage("report", "figures and HTML report", "ihs_hpc.pipeline.report:run_report",
+          needs_cluster=False),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def needs_cluster(stages) -> bool:
+    """Whether any of ``stages`` (default: all) uses the Dask client."""
+    selected = set(stages) if stages else set(STAGE_NAMES)
+    return any(s.needs_cluster for s in STAGES if s.name in selected)
 
 
 def store_path(config: RunConfig, stage: str) -> Path:
