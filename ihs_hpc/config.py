@@ -49,6 +49,9 @@ _CHOICES: dict[str, tuple] = {
     "input.synthetic.preset": ("tiny", "demo", "bth"),
     "cluster.kind": ("local", "slurm", "mpi", "none"),
     "prep.kriging_model": ("exponential", "spherical", "gaussian", "linear"),
+    "prep.variogram": ("local", "global"),
+    "stage3.kriging_model": ("exponential", "spherical", "gaussian", "linear"),
+    "stage3.variogram": ("local", "global"),
     "stage3.method": ("kriging",),
 }
 

@@ -15,6 +15,7 @@ from ihs_hpc.ops.gapfill import (
     fit_variogram,
     krige_points,
 )
+from ihs_hpc.ops.variogram import fit_variogram_local
 
 MODELS = {
     "exponential": {"psill": 2.0, "range": 0.8, "nugget": 0.1},
@@ -203,8 +204,9 @@ def test_gap_fill_beats_nearest_and_linear():
     """With pixel noise (sd 2 on a 50-150 field) kriging beats scipy's nearest and linear fill.
 
     Scored against the noise-free truth.  On the same fields without noise scipy's linear fill
-    is the better one (ordinary kriging with the fitted exponential model does not reproduce
-    linear trends); that case is not asserted here.  (Seeds 0-9 of this scene all pass; one is
+    is the better one for this PyKrige-style fit (ordinary kriging with the fitted exponential
+    model does not reproduce linear trends); the short-lag Gaussian fit (``prep.variogram: local``)
+    wins there too (next test).  (Seeds 0-9 of this scene all pass; one is
     run because scipy's linear fill costs seconds on a regular grid.)
     """
     lat, lon, lon2, lat2, truth, field, gaps = smooth_scene(0)
@@ -218,6 +220,26 @@ def test_gap_fill_beats_nearest_and_linear():
     nearest = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="nearest")
     linear = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="linear")
     linear = np.where(np.isnan(linear), nearest, linear)  # outside the convex hull
+    assert rmse(filled[gaps]) < rmse(linear) < rmse(nearest)
+
+
+@pytest.mark.parametrize("noise_sd,seed", [(0.0, 0), (0.0, 1), (0.5, 2), (2.0, 3)])
+def test_pipeline_gap_fill_beats_nearest_and_linear_with_and_without_noise(noise_sd, seed):
+    """Kriging with a Gaussian variogram fitted per day to short-lag pixel pairs (the pipeline's
+    ``prep.variogram: local`` with ``prep.kriging_model: gaussian``) beats scipy's nearest and linear fill on masked smooth fields, noise-free
+    as well as with pixel noise, scored against the noise-free truth."""
+    lat, lon, lon2, lat2, truth, field, gaps = smooth_scene(seed, noise_sd=noise_sd)
+    params = fit_variogram_local(field, lat, lon, model="gaussian")
+    filled, info = fill_gaps(field, lat, lon, model="gaussian", variogram_parameters=params)
+    assert info["fallback"] is None
+
+    def rmse(values):
+        return float(np.sqrt(np.mean((values - truth[gaps]) ** 2)))
+
+    pts = np.column_stack([lon2[~gaps], lat2[~gaps]])
+    nearest = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="nearest")
+    linear = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="linear")
+    linear = np.where(np.isnan(linear), nearest, linear)
     assert rmse(filled[gaps]) < rmse(linear) < rmse(nearest)
 
 

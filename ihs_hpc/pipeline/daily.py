@@ -18,7 +18,7 @@ import zarr
 from ..grid import Grid
 from ..io.cube import pending_tiles, read_tile, write_tile
 from ..ops.gapfill import VariogramFitError, fill_gaps
-from ..ops.variogram import fit_variogram_fast
+from ..ops.variogram import fit_variogram_fast, fit_variogram_local
 from .executor import map_tiles
 
 
@@ -43,7 +43,8 @@ def day_blocks(n_days: int, block_days: int) -> list[DayBlock]:
 
 
 def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=None, fill_mask=None,
-               model: str = "exponential", k: int = 16, seed: int = 0, original=None) -> dict:
+               model: str = "exponential", k: int = 16, seed: int = 0, original=None, variogram: str = "global",
+               variogram_cells: int = 8) -> dict:
     """Krige the NaN pixels (and ``holes``) of every day of a block; return the fills, sparse.
 
     ``original=(store, variable)`` also counts, per day, the values missing before outlier removal.
@@ -57,7 +58,8 @@ def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=N
         if holes is not None:
             field = np.where(holes, np.nan, field)
         target = np.isnan(field) if fill_mask is None else np.isnan(field) & fill_mask
-        params = _day_variogram(field, lat, lon, model, seed=(seed, block.start + offset))
+        params = _day_variogram(field, lat, lon, model, seed=(seed, block.start + offset), estimator=variogram,
+                                max_cells=variogram_cells)
         filled, info = fill_gaps(field, lat, lon, model=model, k=k, fill_mask=fill_mask,
                                  variogram_parameters=params, seed=(seed, block.start + offset))
         info["params"] = params
@@ -73,24 +75,35 @@ def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=N
             "info": infos}
 
 
-def _day_variogram(field, lat, lon, model, seed):
-    """This day's variogram by the fast least-squares fit; None lets fill_gaps apply its fallbacks."""
+def local_stride(shape, max_anchors: int = 40_000) -> int:
+    """Anchor thinning of the local variogram: about ``max_anchors`` anchor pixels per day."""
+    return max(1, int(round(np.sqrt(shape[0] * shape[1] / max_anchors))))
+
+
+def _day_variogram(field, lat, lon, model, seed, estimator: str = "global", max_cells: int = 8):
+    """This day's variogram (``local``: short-lag pixel pairs; ``global``: PyKrige's binning of a
+    subsample); None lets fill_gaps apply its fallbacks."""
     valid = np.isfinite(field)
     if valid.sum() < 10:
         return None
-    rows, cols = np.nonzero(valid)
     try:
+        if estimator == "local":
+            return fit_variogram_local(field, lat, lon, model=model, max_cells=max_cells,
+                                       stride=local_stride(field.shape))
+        rows, cols = np.nonzero(valid)
         return fit_variogram_fast(np.asarray(lon)[cols], np.asarray(lat)[rows], field[valid], model=model, seed=seed)
     except VariogramFitError:
         return None
 
 
 def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, holes=None, fill_mask=None,
-               model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days") -> tuple[dict, list]:
+               model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days",
+               variogram: str = "global", variogram_cells: int = 8) -> tuple[dict, list]:
     """Run :func:`fill_block` over all days; return merged sparse fills and per-day info."""
     n_days = zarr.open_group(store, mode="r")[variable].shape[0]
     func = partial(fill_block, store=store, variable=variable, lat=grid.lat, lon=grid.lon, holes=holes,
-                   fill_mask=fill_mask, model=model, k=k, original=original)
+                   fill_mask=fill_mask, model=model, k=k, original=original, variogram=variogram,
+                   variogram_cells=variogram_cells)
     blocks = day_blocks(n_days, block_days)
     results = []
     if client is None:

@@ -54,11 +54,13 @@ def run_prep(config: RunConfig, client, echo) -> dict:
         "n_missing_input": map_spec("1", "days missing in the input", dtype="int32"),
     }, tile_size=tile_size, time=source.time.values,
         attrs={"iqr_factor": factor, "kriging_model": config["prep.kriging_model"],
-               "kriging_neighbours": config["prep.kriging_neighbours"]})
+               "kriging_neighbours": config["prep.kriging_neighbours"],
+               "variogram": config["prep.variogram"], "variogram_cells": config["prep.variogram_cells"]})
     tiles = pending_tiles(out, grid.tiles(tile_size), prefix="iqr_")
     map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor), tiles, client, desc="prep IQR tiles")
     fills, infos = krige_cube(out, "pm25_clean", grid, client, block_days=_block_days(grid),
                               model=config["prep.kriging_model"], k=config["prep.kriging_neighbours"],
+                              variogram=config["prep.variogram"], variogram_cells=config["prep.variogram_cells"],
                               original=(cubes, "pm25"), desc="prep kriging days")
     merge_cube(out, "pm25_clean", out, "pm25", grid, tile_size, fills, desc="prep merge")
     table = pd.DataFrame(infos)

@@ -45,10 +45,12 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
         "pm25_bl_oem": cube_spec(UNITS, "PM2.5 from other (non-IHS) anthropogenic sources: background kriged into IHS areas"),
         "pm25_ihs": cube_spec(UNITS, "IHS-related PM2.5 (eq. 10), inside IHS radiation areas"),
     }, tile_size=tile_size, time=baseline.time.values,
-        attrs={"method": "kriging", "kriging_model": config["prep.kriging_model"],
-               "kriging_neighbours": config["prep.kriging_neighbours"]})
+        attrs={"method": "kriging", "kriging_model": config["stage3.kriging_model"],
+               "kriging_neighbours": config["stage3.kriging_neighbours"],
+               "variogram": config["stage3.variogram"], "variogram_cells": config["stage3.variogram_cells"]})
     fills, infos = krige_cube(stage2, "pm25_bl_tem", grid, client, block_days=_block_days(grid), holes=holes,
-                              model=config["prep.kriging_model"], k=config["prep.kriging_neighbours"],
+                              model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
+                              variogram=config["stage3.variogram"], variogram_cells=config["stage3.variogram_cells"],
                               desc="stage3 kriging days")
 
     def ihs_part(tile, bl_oem):
