@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -166,7 +165,7 @@ def main(argv=None):
         cmd += ["--memory-mb", str(args.memory_mb)]
     if args.batch_days:
         cmd += ["--batch-days", str(args.batch_days)]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         sys.stderr.write(result.stderr[-5000:])
         return result.returncode

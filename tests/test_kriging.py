@@ -200,6 +200,18 @@ def smooth_scene(seed, ny=120, nx=140, noise_sd=2.0):
     return lat, lon, lon2, lat2, truth, field, gaps
 
 
+def assert_beats_nearest_and_linear(filled, lon2, lat2, truth, field, gaps):
+    """RMSE at the gaps against the noise-free truth: kriging < scipy linear < scipy nearest."""
+    def rmse(values):
+        return float(np.sqrt(np.mean((values - truth[gaps]) ** 2)))
+
+    pts = np.column_stack([lon2[~gaps], lat2[~gaps]])
+    nearest = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="nearest")
+    linear = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="linear")
+    linear = np.where(np.isnan(linear), nearest, linear)  # outside the convex hull
+    assert rmse(filled[gaps]) < rmse(linear) < rmse(nearest)
+
+
 def test_gap_fill_beats_nearest_and_linear():
     """With pixel noise (sd 2 on a 50-150 field) kriging beats scipy's nearest and linear fill.
 
@@ -212,35 +224,20 @@ def test_gap_fill_beats_nearest_and_linear():
     lat, lon, lon2, lat2, truth, field, gaps = smooth_scene(0)
     filled, info = fill_gaps(field, lat, lon)
     assert info["fallback"] is None and info["params"]["range"] > 0
-
-    def rmse(values):
-        return float(np.sqrt(np.mean((values - truth[gaps]) ** 2)))
-
-    pts = np.column_stack([lon2[~gaps], lat2[~gaps]])
-    nearest = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="nearest")
-    linear = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="linear")
-    linear = np.where(np.isnan(linear), nearest, linear)  # outside the convex hull
-    assert rmse(filled[gaps]) < rmse(linear) < rmse(nearest)
+    assert_beats_nearest_and_linear(filled, lon2, lat2, truth, field, gaps)
 
 
 @pytest.mark.parametrize("noise_sd,seed", [(0.0, 0), (0.0, 1), (0.5, 2), (2.0, 3)])
 def test_pipeline_gap_fill_beats_nearest_and_linear_with_and_without_noise(noise_sd, seed):
     """Kriging with a Gaussian variogram fitted per day to short-lag pixel pairs (the pipeline's
-    ``prep.variogram: local`` with ``prep.kriging_model: gaussian``) beats scipy's nearest and linear fill on masked smooth fields, noise-free
-    as well as with pixel noise, scored against the noise-free truth."""
+    ``prep.variogram: local`` with ``prep.kriging_model: gaussian``) beats scipy's nearest and
+    linear fill on masked smooth fields, noise-free as well as with pixel noise, scored against the
+    noise-free truth."""
     lat, lon, lon2, lat2, truth, field, gaps = smooth_scene(seed, noise_sd=noise_sd)
     params = fit_variogram_local(field, lat, lon, model="gaussian")
     filled, info = fill_gaps(field, lat, lon, model="gaussian", variogram_parameters=params)
     assert info["fallback"] is None
-
-    def rmse(values):
-        return float(np.sqrt(np.mean((values - truth[gaps]) ** 2)))
-
-    pts = np.column_stack([lon2[~gaps], lat2[~gaps]])
-    nearest = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="nearest")
-    linear = griddata(pts, field[~gaps], (lon2[gaps], lat2[gaps]), method="linear")
-    linear = np.where(np.isnan(linear), nearest, linear)
-    assert rmse(filled[gaps]) < rmse(linear) < rmse(nearest)
+    assert_beats_nearest_and_linear(filled, lon2, lat2, truth, field, gaps)
 
 
 def test_fallbacks():
