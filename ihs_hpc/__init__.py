@@ -22,20 +22,35 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-from . import allocation, stats
-from .config import load_config
-from .grid import BTH_GRID, Grid, Tile, haversine_km
-from .io.cube import open_store
-from .ops.gapfill import fill_gaps
-from .ops.humidity import relative_humidity
-from .ops.mlr import mlr, remove_met
-from .ops.outliers import iqr_outliers
-from .ops.region_grow import masks_by_year, region_grow
-from .ops.stl import stl, stl_baseline
-from .synth import generate_scene
+#: public name -> module that defines it; imported on first use (PEP 562), so ``import ihs_hpc`` and
+#: the ``ihs`` command start fast and load numba, pandas or matplotlib only when a name needs them.
+_LAZY = {
+    "allocation": None, "stats": None,
+    "load_config": "config",
+    "BTH_GRID": "grid", "Grid": "grid", "Tile": "grid", "haversine_km": "grid",
+    "open_store": "io.cube",
+    "fill_gaps": "ops.gapfill",
+    "relative_humidity": "ops.humidity",
+    "mlr": "ops.mlr", "remove_met": "ops.mlr",
+    "iqr_outliers": "ops.outliers",
+    "masks_by_year": "ops.region_grow", "region_grow": "ops.region_grow",
+    "stl": "ops.stl", "stl_baseline": "ops.stl",
+    "generate_scene": "synth",
+}
 
-__all__ = [
-    "BTH_GRID", "Grid", "Tile", "__version__", "allocation", "fill_gaps", "generate_scene", "haversine_km",
-    "iqr_outliers", "load_config", "masks_by_year", "mlr", "open_store", "region_grow", "relative_humidity",
-    "remove_met", "stats", "stl", "stl_baseline",
-]
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ihs_hpc' has no attribute {name!r}")
+    from importlib import import_module
+
+    module = import_module(f".{_LAZY[name] or name}", __name__)
+    value = module if _LAZY[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,6 +1,7 @@
 """The ``ihs`` command line: thin — parse, build the configuration, call the pipeline, show progress."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -9,18 +10,19 @@ import click
 from . import __version__
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 def _load(config_path, **overrides):
-    from .config import ConfigError, load_config
+    from .config import load_config
+    from .errors import IhsError
 
     try:
         return load_config(config_path, overrides={k: v for k, v in overrides.items() if v} or None)
-    except ConfigError as err:
-        _fail(str(err))
+    except IhsError as err:
+        _fail(str(err), err.exit_code)
 
 
 def _cluster_overrides(cluster, workers):
@@ -51,41 +53,63 @@ def _with_cluster_options(func):
     return func
 
 
+_rerun_option = click.option(
+    "--rerun-changed", is_flag=True, default=False,
+    help="Recompute outputs made from other settings or inputs (and everything downstream of them) instead of "
+         "stopping; the old outputs are replaced only once the new ones are finished.")
+
+
 @main.command("run")
 @click.argument("config_path", type=click.Path(dir_okay=False))
 @click.option("--stages", default=None, help="Comma-separated stages to run (default: all).")
+@_rerun_option
 @_with_cluster_options
-def run_cmd(config_path, stages, cluster, workers):
-    """Run the whole pipeline described by CONFIG_PATH (a YAML file) over its run directory."""
+def run_cmd(config_path, stages, rerun_changed, cluster, workers):
+    """Run the whole pipeline described by CONFIG_PATH (a YAML file) over its run directory.
+
+    \b
+    Exit codes: 0 done; 2 bad input or configuration (nothing written), or outputs made from other
+    settings (see --rerun-changed); 3 incomplete (tiles failed twice; rerun to redo only them);
+    4 the run directory is locked by another ihs process.
+    """
     selected = [s.strip() for s in stages.split(",")] if stages else None
-    _run_stages(config_path, selected, cluster, workers)
+    _run_stages(config_path, selected, cluster, workers, rerun_changed)
 
 
-def _run_stages(config_path, selected, cluster, workers):
-    from .cluster import get_client
+def _run_stages(config_path, selected, cluster, workers, rerun_changed=False):
+    from .errors import IhsError
     from .pipeline.run import needs_cluster, run_pipeline
 
     if cluster is None and selected and not needs_cluster(selected):
         cluster = "none"  # e.g. `ihs ingest`: reading files runs in this process; no workers to start
     config = _load(config_path, cluster=_cluster_overrides(cluster, workers))
     click.echo(f"ihs {__version__}: run directory {config.run_dir}")
+
+    def start_cluster():
+        from .cluster import get_client
+
+        return get_client(config["cluster.kind"], n_workers=config["cluster.n_workers"],
+                          threads_per_worker=config["cluster.threads_per_worker"],
+                          memory_limit=config["cluster.memory_limit"],
+                          dashboard_address=config["cluster.dashboard_address"],
+                          slurm=config["cluster.slurm"], echo=click.echo)
+
     try:
-        with get_client(config["cluster.kind"], n_workers=config["cluster.n_workers"],
-                        threads_per_worker=config["cluster.threads_per_worker"],
-                        memory_limit=config["cluster.memory_limit"],
-                        dashboard_address=config["cluster.dashboard_address"],
-                        slurm=config["cluster.slurm"], echo=click.echo) as client:
-            summary = run_pipeline(config, client, stages=selected, echo=click.echo)
+        summary = run_pipeline(config, None, stages=selected, echo=click.echo, rerun_changed=rerun_changed,
+                               cluster=start_cluster)
+    except IhsError as err:
+        _fail(str(err), err.exit_code)
     except (ValueError, RuntimeError, OSError) as err:
-        _fail(str(err))
+        _fail(f"{type(err).__name__}: {err}", 1)
     _print_summary(summary)
 
 
 def _stage_command(stage: str, help_text: str):
     @click.argument("config_path", type=click.Path(dir_okay=False))
+    @_rerun_option
     @_with_cluster_options
-    def command(config_path, cluster, workers):
-        _run_stages(config_path, [stage], cluster, workers)
+    def command(config_path, rerun_changed, cluster, workers):
+        _run_stages(config_path, [stage], cluster, workers, rerun_changed)
 
     command.__doc__ = help_text
     return click.command(stage if stage != "input" else "ingest", help=help_text)(command)
@@ -107,8 +131,9 @@ def _print_summary(summary: dict) -> None:
     click.echo("")
     click.secho("Summary", bold=True)
     click.echo(f"  run directory: {summary['run_dir']}")
-    for name, info in summary["stages"].items():
-        status = info.get("status")
+    for name in summary.get("ran", summary["stages"]):
+        info = summary["stages"][name]
+        status = "kept" if info.get("kept") else info.get("status")
         extra = ", ".join(f"{k}={v}" for k, v in info.items() if k not in ("status", "store") and not isinstance(v, (dict, list)))
         click.echo(f"  {name:<7} {status}{' (' + extra + ')' if extra and status == 'done' else ''}")
     click.echo(f"  details: {Path(summary['run_dir']) / 'run.json'}")
@@ -125,8 +150,12 @@ def info_cmd(store):
     except Exception as err:  # noqa: BLE001 - shown to the user
         _fail(f"{store}: {err}")
     complete = is_complete(store)
-    click.echo(f"{store}: {'complete' if complete else 'INCOMPLETE (writer did not finish)'}; "
-               f"{len(finished_tiles(store))} tiles recorded")
+    damaged = ds.attrs.get("ihs_bad_chunks")
+    state = ("complete" if complete else
+             f"DAMAGED ({len(json.loads(damaged))} bad chunks; a rerun repairs it)" if damaged else
+             "INCOMPLETE (writer did not finish)")
+    click.echo(f"{store}: {state}; {len(finished_tiles(store))} tiles recorded"
+               + (f"; fingerprint {ds.attrs['ihs_fingerprint']}" if "ihs_fingerprint" in ds.attrs else ""))
     sizes = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
     click.echo(f"  dims: {sizes}")
     if "time" in ds.coords and ds.sizes.get("time"):
@@ -140,13 +169,102 @@ def info_cmd(store):
         click.echo(f"  {name:<26} {str(var.dims):<32} {str(var.dtype):<8} {units:<10} {long_name}")
 
 
-def _register_optional_commands() -> None:
-    """Commands that live beside their sub-packages."""
-    from .allocation.cli import allocate_command
-    from .synth.cli import synth_command
+def _config_of(run: str):
+    """A run's configuration from its YAML, or from ``RUN/config.yaml`` when given the run directory."""
+    from .config import load_config
+    from .errors import IhsError
 
-    main.add_command(synth_command, "synth")
-    main.add_command(allocate_command, "allocate")
+    path = Path(run)
+    try:
+        if path.is_dir():
+            if not (path / "config.yaml").is_file():
+                _fail(f"{path}: no config.yaml (not a run directory, or no run got past its checks yet)")
+            config = load_config(path / "config.yaml")
+            config.run_dir = path.resolve()
+            return config
+        return load_config(path)
+    except IhsError as err:
+        _fail(str(err), err.exit_code)
+
+
+def _print_reports(reports) -> bool:
+    problems = False
+    for r in reports:
+        match = {True: "matches the configuration", False: "DIFFERS from the configuration", None: ""}[r.matches]
+        tiles = f"; {r.tiles_done}/{r.tiles_total} tiles" if r.tiles_total else ""
+        click.echo(f"  {r.stage:<8} {r.state:<10} {r.path.name:<22} {match}{tiles}" + (f" ({r.note})" if r.note else ""))
+        for chunk in r.bad_chunks[:20]:
+            click.echo(f"             bad chunk {chunk}")
+        if len(r.bad_chunks) > 20:
+            click.echo(f"             … {len(r.bad_chunks) - 20} more")
+        problems |= r.state in ("unfinished", "damaged") or r.matches is False
+    return problems
+
+
+@main.command("status")
+@click.argument("run", type=click.Path(exists=True))
+def status_cmd(run):
+    """What each stage of RUN (a run directory or its YAML) has done: state, fingerprint, tiles done."""
+    from .pipeline.check import check_run
+    from .pipeline.lock import RunLock
+
+    config = _config_of(run)
+    holder = RunLock(config.run_dir).holder()
+    click.echo(f"{config.run_dir}" + (f": in use by {RunLock.describe(holder)}" if holder else ""))
+    _print_reports(check_run(config))
+
+
+@main.command("check")
+@click.argument("run", type=click.Path(exists=True))
+@click.option("--verify", is_flag=True, default=False,
+              help="Decode every chunk of every store; damaged stores are marked so a rerun repairs them.")
+def check_cmd(run, verify):
+    """Check RUN (a run directory or its YAML): stores finished, fingerprints matching, chunks readable.
+
+    Exit code 0 when everything is finished and matches; 3 when something is unfinished, damaged or
+    made from other settings.
+    """
+    from .errors import EXIT_INCOMPLETE
+    from .pipeline.check import check_run
+
+    config = _config_of(run)
+    click.echo(f"{config.run_dir}:")
+    problems = _print_reports(check_run(config, verify=verify))
+    if problems:
+        click.echo("  (a rerun with the same configuration resumes unfinished and damaged stores; outputs made from "
+                   "other settings need --rerun-changed)")
+        sys.exit(EXIT_INCOMPLETE)
+
+
+class _LazyCommand(click.Command):
+    """A command whose implementation (and its imports) load only when it is invoked or asked for help."""
+
+    def __init__(self, name: str, target: str, short_help: str):
+        super().__init__(name, short_help=short_help, help=short_help, add_help_option=False)
+        self._target = target
+
+    def _load(self) -> click.Command:
+        module, attr = self._target.split(":")
+        from importlib import import_module
+
+        return getattr(import_module(module), attr)
+
+    def main(self, *args, **kwargs):  # pragma: no cover - exercised through the CLI
+        return self._load().main(*args, **kwargs)
+
+    def invoke(self, ctx):
+        return self._load().invoke(ctx)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self._load().make_context(info_name, args, parent=parent, **extra)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live beside their sub-packages (loaded when used: `ihs run` never imports them)."""
+    main.add_command(_LazyCommand("synth", "ihs_hpc.synth.cli:synth_command",
+                                  "Generate a synthetic scene (an observing-system simulation) with known truth."))
+    main.add_command(_LazyCommand("allocate", "ihs_hpc.allocation.cli:allocate_command",
+                                  "Allocate a regional PM2.5 reduction over cities by minimising the Gini sum."))
 
 
 _register_optional_commands()

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 import dask.config
 import yaml
 
+from .errors import ConfigError
+
 DEFAULTS_FILE = files("ihs_hpc") / "ihs.yaml"
 
 with DEFAULTS_FILE.open() as _fh:
@@ -56,8 +58,6 @@ _CHOICES: dict[str, tuple] = {
 }
 
 
-class ConfigError(ValueError):
-    """A run configuration names an unknown key or has a value of the wrong type."""
 
 
 def defaults() -> dict:
@@ -162,6 +162,23 @@ def validate_settings(user: Mapping | None, source: str = "<settings>") -> dict:
     return _merge(base, user)
 
 
+def _validate_input(settings: Mapping, source: str) -> None:
+    """The input section's own checks (ingest keys, dates, paths set), before anything is written."""
+    kind = settings["input"]["kind"]
+    if kind == "files":
+        files = settings["input"].get("files")
+        if not files:
+            raise ConfigError(f"{source}: input.kind is 'files' but input.files is not set")
+        from .io.ingest import check_config
+
+        try:
+            check_config(files, source=source, prefix="input.files")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    elif kind == "store" and not settings["input"].get("store"):
+        raise ConfigError(f"{source}: input.kind is 'store' but input.store is not set")
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Mapping | None = None) -> RunConfig:
     """Read, validate and merge a run YAML (top level either the keys themselves or ``ihs:``)."""
     if path is None:
@@ -183,6 +200,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Mapping | None
     if overrides:
         settings = _merge(settings, overrides)
         _validate(overrides, defaults(), "<command line>")
+    _validate_input(settings, source)
     run_dir = Path(settings["run_dir"]) if settings.get("run_dir") else base_dir / stem
     if not run_dir.is_absolute():
         run_dir = base_dir / run_dir

@@ -202,7 +202,7 @@ def test_missing_day_named_and_gee_end_hint(tmp_path):
         write_gee(tmp_path / f"g_{d:%Y%m%d}.tif", 0)
     with pytest.raises(IngestError, match="ECMWF/ERA5/DAILY ends 2020-07-09"):
         Era5GeotiffSource(tmp_path, MET, "2020-07-08", "2020-07-10", glob_pattern="g_*.tif")
-    with pytest.warns(IngestWarning, match="filled with NaN"):
+    with pytest.warns(IngestWarning, match="filled along time in stage 2"):
         src = Era5GeotiffSource(tmp_path, MET, "2020-07-08", "2020-07-10", glob_pattern="g_*.tif", allow_gaps=True)
     data = src.read_days(src.days)
     assert np.all(np.isnan(data["t2m"][2])) and np.all(np.isfinite(data["t2m"][:2]))

@@ -85,7 +85,9 @@ def test_allocation_stage_uses_the_runs_city_pm25(tiny_run, tmp_path):
     pd.DataFrame({"city": city_pm25.city, "population": rng.uniform(100, 1000, len(city_pm25)),
                   "gdp": rng.uniform(1000, 5000, len(city_pm25))}).to_csv(index, index=False)
     config = tmp_path / "alloc.yaml"
-    config.write_text(f"run_dir: {run_dir}\nallocation: {{index: {index}, q: 0.4, p_min: 0.3, p_max: 0.5}}\n")
+    # the run's own configuration plus the allocation keys: the stores it reads must match (fingerprints)
+    config.write_text(f"run_dir: {run_dir}\n" + (run_dir.parent / "tiny.yaml").read_text()
+                      + f"allocation: {{index: {index}, q: 0.4, p_min: 0.3, p_max: 0.5}}\n")
     result = subprocess.run([sys.executable, "-m", "ihs_hpc.cli", "run", str(config), "--stages", "allocate",
                              "--cluster", "none"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]

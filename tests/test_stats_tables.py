@@ -12,6 +12,7 @@ import xarray as xr
 from ihs_hpc.config import RunConfig, validate_settings
 from ihs_hpc.grid import Grid
 from ihs_hpc.io.cube import create_store, cube_spec, map_spec, mark_complete, write_array
+from ihs_hpc.pipeline.plan import stamp
 
 NY, NX, TILE = 20, 24, 8
 YEARS = (2012, 2013, 2014)
@@ -24,6 +25,15 @@ OPERATING = np.array([[1, 1, 1], [0, 1, 1], [1, 1, 0]], dtype=bool)
 def make_fake_run(root, seed: int = 0, *, indicators: bool = True) -> RunConfig:
     """A run directory with cubes/stage1/stage3 stores of seeded random arrays (synthetic truth included)."""
     rng = np.random.default_rng(seed)
+    settings = {"grid": {"tile_size": TILE}, "cluster": {"kind": "none"}}
+    if indicators:
+        ind = pd.DataFrame({"year": list(YEARS) * 2, "region": ["all"] * 3 + ["Beta City"] * 3,
+                            "Coal production": [5.0, 4.2, 3.1, 2.0, 2.5, 1.0],
+                            "SO2 emissions": [9.0, 7.5, 7.9, 3.0, 2.0, 2.2]})
+        path = root / "indicators.csv"
+        ind.to_csv(path, index=False)
+        settings["stats"] = {"indicators": str(path)}
+    config = RunConfig(settings=validate_settings(settings, "test"), source="test", run_dir=root)
     grid = Grid(south=40.0, north=40.0 + NY * 0.01, west=116.0, east=116.0 + NX * 0.01, res=0.01)
     time = pd.date_range(f"{YEARS[0]}-01-01", f"{YEARS[-1]}-12-31", freq="D").values
     nt = time.size
@@ -75,10 +85,10 @@ def make_fake_run(root, seed: int = 0, *, indicators: bool = True) -> RunConfig:
     create_store(cubes, grid, {
         "pm25": cube_spec("ug m-3", "PM2.5"), "pm25_ihs_true": cube_spec("ug m-3", "true IHS PM2.5"),
         "dem": map_spec("m", "elevation"), "city_id": map_spec("1", "city index", dtype="int16"),
-    }, tile_size=TILE, time=time, static=static, overwrite=True)
+    }, tile_size=TILE, time=time, static=static, overwrite=True, attrs=stamp(config, "input"))
     stage3 = root / "stage3.zarr"
     create_store(stage3, grid, {"pm25_bl_oem": cube_spec("ug m-3", "oem"), "pm25_ihs": cube_spec("ug m-3", "ihs")},
-                 tile_size=TILE, time=time, overwrite=True)
+                 tile_size=TILE, time=time, overwrite=True, attrs=stamp(config, "stage3"))
     for name, value in (("pm25", pm25), ("pm25_ihs_true", truth), ("dem", rng.random((NY, NX))), ("city_id", city_id)):
         write_array(cubes, name, value)
     write_array(stage3, "pm25_bl_oem", oem)
@@ -97,24 +107,15 @@ def make_fake_run(root, seed: int = 0, *, indicators: bool = True) -> RunConfig:
     create_store(stage1, grid, {
         "ihs_count": map_spec("1", "count", dtype="int32"), "ihs_mask": map_spec("1", "mask", dtype="int8"),
         "background": map_spec("1", "bg", dtype="int8"), "ihs_index": map_spec("1", "index", dtype="int32"),
-    }, tile_size=TILE, static=s1, overwrite=True)
+    }, tile_size=TILE, static=s1, overwrite=True, attrs=stamp(config, "stage1"))
     write_array(stage1, "ihs_count", count)
     write_array(stage1, "ihs_mask", inside.astype(np.int8))
     write_array(stage1, "background", (~inside).astype(np.int8))
     write_array(stage1, "ihs_index", np.where(inside, 0, -1))
     mark_complete(stage1)
 
-    settings = {"grid": {"tile_size": TILE}, "cluster": {"kind": "none"}}
-    if indicators:
-        ind = pd.DataFrame({"year": list(YEARS) * 2, "region": ["all"] * 3 + ["Beta City"] * 3,
-                            "Coal production": [5.0, 4.2, 3.1, 2.0, 2.5, 1.0],
-                            "SO2 emissions": [9.0, 7.5, 7.9, 3.0, 2.0, 2.2]})
-        path = root / "indicators.csv"
-        ind.to_csv(path, index=False)
-        settings["stats"] = {"indicators": str(path)}
     arrays = {"pm25": pm25, "truth": truth, "est": est, "oem": oem, "inside": inside, "city_id": city_id,
               "members": members, "time": time}
-    config = RunConfig(settings=validate_settings(settings, "test"), source="test", run_dir=root)
     return config, arrays
 
 
@@ -427,6 +428,10 @@ def test_through_run_pipeline(run, monkeypatch):
     stages = tuple(runner.Stage(s.name, s.title, "ihs_hpc.pipeline.stats:run_stats") if s.name == "stats" else s
                    for s in runner.STAGES)
     monkeypatch.setattr(runner, "STAGES", stages)
+    messages = []
+    runner.run_pipeline(config, None, stages=["stats"], echo=messages.append)
+    assert any("kept" in m for m in messages)  # the fixture's finished stats match this configuration
+    (config.run_dir / "stats" / "ihs_fingerprint.json").unlink()  # as if the stats run had been killed
     summary = runner.run_pipeline(config, None, stages=["stats"], echo=lambda *a: None)
     doc = json.loads((config.run_dir / "run.json").read_text())
     assert doc["stages"]["stats"]["status"] == "done"

@@ -332,6 +332,42 @@ def _read_chap_open(ds, path, grid, *, variable, day, mask_threshold):
     return _place_on_grid(_mask_and_scale(raw, attrs, mask_threshold=mask_threshold), grid, mlat, mlon)
 
 
+def file_grid(path, *, format: str = "chap-netcdf") -> Grid:
+    """The grid a PM2.5 file is on (its own extent and resolution), from its coordinates or transform."""
+    path = Path(path)
+    if format == "geotiff":
+        import rasterio
+
+        try:
+            with rasterio.open(os.fspath(path)) as src:
+                lat, lon = raster_centres(src.transform, src.height, src.width, path=path)
+        except IngestError:
+            raise
+        except Exception as exc:
+            raise IngestError(f"cannot be read as a raster: {exc}", path=path) from None
+    else:
+        import netCDF4
+
+        try:
+            with netCDF4.Dataset(os.fspath(path), "r") as ds:
+                lat_name, lon_name = _find_coord(ds, LAT_NAMES), _find_coord(ds, LON_NAMES)
+                if lat_name is None or lon_name is None:
+                    raise IngestError(f"no 1-D latitude/longitude coordinates (looked for {LAT_NAMES} and "
+                                      f"{LON_NAMES})", path=path)
+                lat = np.asarray(ds.variables[lat_name][:], dtype=np.float64)
+                lon = np.asarray(ds.variables[lon_name][:], dtype=np.float64)
+        except IngestError:
+            raise
+        except Exception as exc:
+            raise IngestError(f"cannot be read as NetCDF: {exc}", path=path) from None
+    if lat.size < 2 or lon.size < 2:
+        raise IngestError(f"has {lat.size} x {lon.size} cells; at least 2 x 2 are needed to infer its grid", path=path)
+    res = float(np.round(np.median(np.abs(np.diff(lon))), 9))
+    half = res / 2
+    return Grid(round(float(lat.min()) - half, 9), round(float(lat.max()) + half, 9),
+                round(float(lon.min()) - half, 9), round(float(lon.max()) + half, 9), res)
+
+
 # ---------------------------------------------------------------------------------------------- GeoTIFF
 def raster_centres(transform, height: int, width: int, *, path):
     """1-D cell-centre latitudes and longitudes of a north-up (or south-up) lat/lon raster."""
@@ -470,6 +506,10 @@ class DailyPM25Source:
         if self.mask is not None:
             out[~self.mask] = np.nan
         return out
+
+    def file_of(self, day, variable: str = "pm25"):
+        """The file holding ``day`` (None for a tolerated gap)."""
+        return self.files.get(np.datetime64(day, "D"))
 
     def read_days(self, days: Iterable, out: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """``{"pm25": (n, ny, nx) float32}`` for ``days`` (written into ``out`` when given)."""

@@ -37,10 +37,19 @@ def resolve_crs_offset(path, crs_offset) -> str | None:
     raise IngestError(f"crs_offset must be 'auto', 'gcj02' or None, got {crs_offset!r}")
 
 
-def read_city_polygons(path, *, name_field: str = "name", name_en_field: str | None = "name_en",
-                       adcode_field: str | None = "adcode", crs_offset="auto", layer=None):
+#: Default property names of the optional city fields, used when present (``"auto"``).
+AUTO_FIELDS = {"name_en": "name_en", "adcode": "adcode"}
+
+
+def read_city_polygons(path, *, name_field: str = "name", name_en_field: str | None = "auto",
+                       adcode_field: str | None = "auto", crs_offset="auto", layer=None):
     """The polygons as a GeoDataFrame in EPSG:4326 (GCJ-02 removed when asked), with columns
-    ``city_name``, ``city_name_en``, ``city_adcode``, ``geometry``."""
+    ``city_name``, ``city_name_en``, ``city_adcode``, ``geometry``.
+
+    ``name_field`` must exist. ``name_en_field`` and ``adcode_field`` are optional: ``"auto"`` (default)
+    uses the properties ``name_en`` / ``adcode`` when the file has them, a name requires that
+    property, and None means none (the English name is then the name; adcodes are 0, 1, 2 …).
+    """
     import geopandas as gpd
 
     path = Path(os.path.expanduser(os.fspath(path)))
@@ -58,6 +67,10 @@ def read_city_polygons(path, *, name_field: str = "name", name_en_field: str | N
     elif not gdf.crs.equals("EPSG:4326"):
         gdf = gdf.to_crs("EPSG:4326")
     columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    if name_en_field == "auto":
+        name_en_field = AUTO_FIELDS["name_en"] if AUTO_FIELDS["name_en"] in columns else None
+    if adcode_field == "auto":
+        adcode_field = AUTO_FIELDS["adcode"] if AUTO_FIELDS["adcode"] in columns else None
     for field, what in ((name_field, "name"), (name_en_field, "English name"), (adcode_field, "adcode")):
         if field is not None and field not in columns:
             raise IngestError(f"no {what} property {field!r}; the properties are {columns}", path=path)
@@ -102,8 +115,8 @@ def rasterize_cities(polygons, grid: Grid) -> np.ndarray:
                      dtype="int16")
 
 
-def read_cities(path, grid: Grid, *, name_field: str = "name", name_en_field: str | None = "name_en",
-                adcode_field: str | None = "adcode", crs_offset="auto", layer=None):
+def read_cities(path, grid: Grid, *, name_field: str = "name", name_en_field: str | None = "auto",
+                adcode_field: str | None = "auto", crs_offset="auto", layer=None):
     """City raster and table as an xarray Dataset: ``city_id (lat, lon)`` int16 and, on dim ``city``,
     ``city_name``, ``city_name_en`` (str), ``city_adcode`` (int64), with a ``city`` coordinate 0..n-1.
 

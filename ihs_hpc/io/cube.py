@@ -25,14 +25,13 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
+from ..errors import StoreError
 from ..grid import GRID_MAPPING_NAME, Grid, Tile
 
 TILE_RECORD_DIR = "_ihs_tiles"
 COMPLETE_ATTR = "ihs_complete"
 
 
-class StoreError(RuntimeError):
-    """A store is missing, incomplete, or does not match what a stage expects."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,10 @@ def mark_complete(path: str | os.PathLike, **extra_attrs) -> None:
     """Flag a store as finished (and record summary attributes) once its stage has ended."""
     import zarr
 
-    group = zarr.open_group(Path(path), mode="r+")
+    group = zarr.open_group(Path(path), mode="r+", use_consolidated=False)
+    for damaged in ("ihs_bad_chunks", "ihs_bad_static_chunks"):  # left by `ihs check --verify`; now repaired
+        if damaged in group.attrs:
+            del group.attrs[damaged]
     group.attrs.update({COMPLETE_ATTR: True, **extra_attrs})
     # consolidated metadata: plain ``xarray.open_zarr`` opens it quickly and never lists _ihs_tiles
     with warnings.catch_warnings():
@@ -281,12 +283,77 @@ def open_store(path: str | os.PathLike, *, require_complete: bool = True, chunks
 
 
 def read_tile(path: str | os.PathLike, tile: Tile, variables: Iterable[str]) -> dict[str, np.ndarray]:
-    """Read the given variables of one tile straight from Zarr (no xarray, no dask)."""
+    """Read the given variables of one tile straight from Zarr (no xarray, no dask).
+
+    A chunk that cannot be decoded raises :class:`StoreError` naming the store, the variable, the
+    chunk key and the tile (``ihs check RUN --verify`` lists every such chunk).
+    """
     import zarr
 
     group = zarr.open_group(Path(path), mode="r")
     out = {}
     for name in variables:
         array = group[name]
-        out[name] = array[(slice(None),) * (array.ndim - 2) + (tile.rows, tile.cols)]
+        out[name] = read_region(array, (slice(None),) * (array.ndim - 2) + (tile.rows, tile.cols),
+                                store=path, name=name, where=f"tile {tile.name}")
     return out
+
+
+def read_region(array, index: tuple, *, store, name: str, where: str = "") -> np.ndarray:
+    """``array[index]``, turning a decoding failure into a :class:`StoreError` that names the chunk."""
+    try:
+        return array[index]
+    except Exception as err:  # zarr/numcodecs raise RuntimeError, ValueError ... for damaged chunks
+        bad = [key for key, error in iter_chunk_errors(array, index)]
+        dims = tuple(array.metadata.dimension_names or ())
+        keys = ", ".join(f"{name}/{k}{chunk_tile(dims, k)}" for k in bad[:5]) or "(no single chunk fails alone)"
+        raise StoreError(f"{store}: variable {name!r}{' ' + where if where else ''}: cannot decode chunk(s) {keys}: "
+                         f"{type(err).__name__}: {err}. The store is damaged: `ihs check RUN --verify` lists every "
+                         f"bad chunk and marks the store for repair, and a rerun recomputes only its tiles") from err
+
+
+def chunk_tile(dims: tuple, key: str) -> str:
+    """`` (tile t0001_0002)`` for a chunk key of a tiled variable (chunks are tiles), else ``""``."""
+    parts = key.split("/")[1:]
+    coords = dict(zip(dims, parts))
+    for lat, lon, prefix in (("lat", "lon", ""), ("met_lat", "met_lon", "met tile ")):
+        if lat in coords and lon in coords:
+            return f" ({prefix or 'tile '}t{int(coords[lat]):04d}_{int(coords[lon]):04d})"
+    return ""
+
+
+def _chunk_ranges(array, index=None):
+    """Chunk grid coordinates overlapping ``index`` (default: all)."""
+    import itertools
+
+    index = tuple(index or ()) + (slice(None),) * (array.ndim - len(index or ()))
+    ranges = []
+    for size, chunk, sel in zip(array.shape, array.chunks, index):
+        start, stop, _ = sel.indices(size) if isinstance(sel, slice) else (int(sel), int(sel) + 1, 1)
+        ranges.append(range(start // chunk, max(start, stop - 1) // chunk + 1) if size else range(0))
+    return itertools.product(*ranges)
+
+
+def iter_chunk_errors(array, index=None):
+    """``(chunk key, error text)`` for every chunk of ``array`` (within ``index``) that fails to decode."""
+    encode = array.metadata.chunk_key_encoding.encode_chunk_key
+    for coords in _chunk_ranges(array, index):
+        try:
+            array.blocks[coords]
+        except Exception as err:  # noqa: BLE001 - any decoding failure marks the chunk bad
+            yield encode(coords), f"{type(err).__name__}: {err}"
+
+
+def publish(partial: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Swap a finished output (store or directory) in place of ``final``; any old one is removed after.
+
+    Both renames are atomic, so a reader sees the old output or the new one, never a mix.
+    """
+    partial, final = Path(partial), Path(final)
+    old = None
+    if final.exists():
+        old = final.with_name(f"{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(partial, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -314,7 +314,9 @@ class Era5Source:
         finite = values[np.isfinite(values)]
         if finite.size:
             vmin, vmax = float(finite.min()), float(finite.max())
-            if vmin < lo or vmax > hi:
+            # most values out of range: the units are wrong. A few: bad values, which the ingest's
+            # plausibility pass (ihs_hpc.io.plausibility) masks and counts per file.
+            if np.count_nonzero((finite < lo) | (finite > hi)) > 0.5 * finite.size:
                 raise IngestError(
                     f"values {vmin:.4g}..{vmax:.4g} {_STORE_UNIT[kind]} after converting from {units!r} ({how}) "
                     f"are outside the plausible {lo:g}..{hi:g}; check the units (override with units={{{var!r}: ...}})",
@@ -324,15 +326,30 @@ class Era5Source:
             np.maximum(values, 0.0, out=values, where=np.isfinite(values))
         return values
 
-    def _missing(self, missing_days, what="ERA5"):
+    def gap_days(self) -> dict[str, int]:
+        """Days without data per variable (NaN in the store; filled along time in stage 2)."""
+        return dict(getattr(self, "_gap_days", {}))
+
+    def _missing(self, missing_days, what="ERA5", *, variable=None, files=None):
+        """Days without data: an error naming the variable and the files concerned, or with
+        ``allow_gaps`` a warning (the days become NaN and are filled along time in stage 2)."""
         listed = ", ".join(str(d) for d in missing_days[:10]) + (" ..." if len(missing_days) > 10 else "")
         hint = ""
-        if any(d >= np.datetime64("2020-07-10") for d in missing_days):
+        if self.format == "gee-geotiff" and any(d >= np.datetime64("2020-07-10") for d in missing_days):
             hint = " (Earth Engine's ECMWF/ERA5/DAILY ends 2020-07-09; ECMWF/ERA5_LAND/DAILY_AGGR goes on)"
-        message = f"{len(missing_days)} of {len(self.days)} days have no {what} data: {listed}{hint}"
+        subject = f"variable {variable!r}: " if variable else ""
+        where = ""
+        if files:
+            shown = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
+            where = f"; the file(s) covering them ({shown}) hold no {variable!r}" if variable else f" ({shown})"
+        message = f"{subject}{len(missing_days)} of {len(self.days)} days have no {what} data: {listed}{where}{hint}"
         if not self.allow_gaps:
-            raise IngestError(message + " (set allow_gaps to fill them with NaN)", day=missing_days[0])
-        warnings.warn(message + "; they are filled with NaN", IngestWarning, stacklevel=3)
+            raise IngestError(message + " (set allow_gaps: true to fill them along time)", day=missing_days[0],
+                              path=files[0] if files and len(files) == 1 else None)
+        gaps = self.__dict__.setdefault("_gap_days", {})
+        for var in ([variable] if variable else SOURCE_VARIABLES):
+            gaps[var] = gaps.get(var, 0) + len(missing_days)
+        warnings.warn(message + "; they are filled along time in stage 2", IngestWarning, stacklevel=3)
 
     def read_days(self, days: Iterable, out: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """``{var: (n, met_ny, met_nx) float32}`` for the met variables (rh included) of ``days``."""
@@ -372,6 +389,8 @@ def _match_variable(name: str, attrs: Mapping) -> str | None:
 class Era5NetcdfSource(Era5Source):
     """ERA5 from CDS-style NetCDF files (any number of days or hours per file, variables in one or
     several files, ``time`` or ``valid_time``, ``latitude``/``longitude`` in either order)."""
+
+    format = "cds-netcdf"
 
     def __init__(self, path, met_grid: Grid, start, end, *, glob_pattern: str = "*.nc", utc_offset_hours: float = 8.0,
                  **kwargs):
@@ -413,7 +432,7 @@ class Era5NetcdfSource(Era5Source):
         # per variable and day: list of (file index, name, time dim, time index)
         self._index: dict[str, dict[np.datetime64, list]] = {}
         wanted = set(self.days.tolist())
-        missing_all: set = set()
+        missing_by_var: dict[str, list] = {}
         self._daily: dict[str, bool] = {}
         for var in SOURCE_VARIABLES:
             entries = found[var]
@@ -446,10 +465,18 @@ class Era5NetcdfSource(Era5Source):
                     for d in incomplete:
                         del per_day[d]
             self._index[var] = dict(per_day)
-            missing_all.update(d for d in self.days if d not in per_day)
+            missing_by_var[var] = [d for d in self.days if d not in per_day]
             self._daily[var] = bool(daily)
-        if missing_all:
-            self._missing(sorted(missing_all))
+        file_days: dict[int, set] = defaultdict(set)  # what each file covers, whatever variable
+        for entries in found.values():
+            for fi, _, _, times in entries:
+                file_days[fi].update((times + self.utc_offset).astype("datetime64[D]").tolist())
+        for var, days in missing_by_var.items():
+            if days:
+                wanted_days = set(np.asarray(days, dtype="datetime64[D]").tolist())  # datetime.date, as file_days
+                holders = [self.files[fi] for fi in sorted(file_days) if file_days[fi] & wanted_days
+                           and not any(e[0] == fi for e in found[var])]
+                self._missing(days, variable=var, files=holders)
         self._open: dict[int, object] = {}
 
     def _dataset(self, fi: int):
@@ -543,6 +570,11 @@ class Era5NetcdfSource(Era5Source):
                 raise IngestError(f"has an extra dim {dim!r} of size {size} (ensemble members?)", path=path, variable=name)
         return values, bil, path
 
+    def file_of(self, day, variable: str):
+        """The file holding ``variable`` on ``day`` (rh: the t2m file); None for a tolerated gap."""
+        entries = self._index.get("t2m" if variable == "rh" else variable, {}).get(np.datetime64(day, "D"))
+        return self.files[entries[0][0]] if entries else None
+
     def describe(self) -> dict:
         return {"format": "cds-netcdf", "files": len(self.files), "daily": dict(self._daily),
                 "utc_offset_hours": self.utc_offset / np.timedelta64(1, "h"), "tp_statistic": self.tp_statistic}
@@ -552,6 +584,8 @@ class Era5NetcdfSource(Era5Source):
 class Era5GeotiffSource(Era5Source):
     """ERA5 from Earth Engine exports: one multi-band GeoTIFF per day (day from the file name), bands
     named by their descriptions (or by ``band_names`` in band order)."""
+
+    format = "gee-geotiff"
 
     def __init__(self, path, met_grid: Grid, start, end, *, band_names: list[str] | None = None,
                  date_regex: str = DEFAULT_DATE_REGEX, date_format: str = DEFAULT_DATE_FORMAT,
@@ -624,6 +658,10 @@ class Era5GeotiffSource(Era5Source):
                 values = self._convert(var, values, units_tags[k], path=path, day=day)
                 out[var][di] = bil(values)
         return out
+
+    def file_of(self, day, variable: str):
+        """The day's file (None for a tolerated gap)."""
+        return self.files.get(np.datetime64(day, "D"))
 
     def describe(self) -> dict:
         return {"format": "gee-geotiff", "files": len(self.files), "tp_statistic": self.tp_statistic}

@@ -5,10 +5,18 @@ Configuration (a plain dict, e.g. the ``input.files`` section of a run's YAML)::
     start: "2012-01-01"            # first day (inclusive), required
     end: "2021-12-31"              # last day (inclusive), required
     grid: {south: 36.0, north: 42.6, west: 113.5, east: 119.8, res: 0.01}
-                                   # or [south, north, west, east, res], or "bth" (default: BTH_GRID);
+                                   # or [south, north, west, east, res], or "bth"; default: the first
+                                   # PM2.5 file's own extent and resolution (reported when taken);
                                    # the grid= argument of ingest() wins
     tile_size: 64                  # default 64; the tile_size= argument wins
-    allow_gaps: false              # missing days: error (default) or all-NaN days with a warning
+    allow_gaps: false              # missing days: error (default) or NaN days with a warning; PM2.5
+                                   # days are then filled by prep, meteorology along time in stage 2
+    plausible: {pm25: [0, 2000]}   # per-variable valid ranges in store units (defaults: see
+                                   # ihs_hpc.io.plausibility); values outside are set to missing and
+                                   # counted per file and variable
+    strict: false                  # true: an implausible value is an error naming file, variable, value
+    fingerprint_content: false     # true: input files enter the run's fingerprint by content hash,
+                                   # not only by path, size and modification time
     clip_to_boundary: false        # PM2.5 outside the union of the city polygons -> NaN
     memory_mb: 1024                # budget of the rechunk buffers (sets batch_days when that is null)
     batch_days: null               # days per pass-1 batch (default: from memory_mb, 8..128)
@@ -49,10 +57,10 @@ Configuration (a plain dict, e.g. the ``input.files`` section of a run's YAML)::
       crs_offset: null             # gcj02: the points are in GCJ-02
     cities:                        # optional: without it city_id is -1 everywhere (with a warning)
       path: /work/shared/data/bth_boundaries/bth_13_cities_cnmaps.geojson
-      name: name                   # property names
-      name_en: name_en
-      adcode: adcode
-      crs_offset: auto             # auto (gcj02 for cnmaps/AMap files) | gcj02 | null
+      name: name                   # property names; only the name is required
+      name_en: auto                # auto: "name_en" when the file has it; a property name; null: none
+      adcode: auto                 # auto: "adcode" when the file has it; a property name; null: none
+      crs_offset: auto             # auto (gcj02 for cnmaps/AMap files) | gcj02 | null (none)
 
 Output: ``pm25 (time, lat, lon)`` float32 µg m-3; ``t2m, d2m, rh, tp, sp, u10, v10 (time, met_lat,
 met_lon)`` on ``grid.enclosing(0.1, margin_cells=1)``; ``dem (lat, lon)`` m; ``city_id (lat, lon)`` int16
@@ -91,12 +99,13 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..grid import BTH_GRID, Grid
-from .cube import (VarSpec, create_store, is_complete, map_spec, mark_complete, met_spec, pending_tiles,
+from .cube import (VarSpec, create_store, is_complete, map_spec, mark_complete, met_spec, pending_tiles, publish,
                    write_array, write_tile)
 from .errors import IngestError, IngestWarning
 
 _KNOWN_KEYS = {"start", "end", "grid", "tile_size", "allow_gaps", "clip_to_boundary", "memory_mb", "batch_days",
-               "workers", "work_dir", "pm25", "era5", "dem", "ihs", "cities"}
+               "workers", "work_dir", "pm25", "era5", "dem", "ihs", "cities", "plausible", "strict",
+               "fingerprint_content"}
 _SECTION_KEYS = {
     "pm25": {"path", "format", "variable", "band", "date_regex", "date_format", "glob", "allow_gaps", "mask_threshold"},
     "era5": {"path", "format", "units", "tp_statistic", "utc_offset_hours", "band_names", "date_regex", "date_format",
@@ -226,12 +235,15 @@ def _read_in_worker(days):
 
 def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, record_prefix: str = "",
                      batch_days: int | None = None, memory_mb: float | None = None, workers: int = 1,
-                     progress=None) -> dict:
+                     progress=None, plausibility=None) -> dict:
     """Two-pass rechunk of a daily ``source`` into the time-contiguous variables of ``store``.
 
-    ``source`` provides ``days`` (datetime64[D]), ``variables`` ({name: attrs}), ``nbytes_per_day`` and
+    ``source`` provides ``days`` (datetime64[D]), ``variables`` ({name: attrs}), ``nbytes_per_day``,
     ``read_days(days) -> {name: (n, ny, nx) float32}`` on ``grid`` (the analysis grid, or the met grid
-    with ``record_prefix="met_"``). Returns timing and size figures.
+    with ``record_prefix="met_"``) and ``file_of(day, variable)``. ``plausibility``
+    (:class:`~ihs_hpc.io.plausibility.Plausibility`) masks and counts implausible values of each batch;
+    its counts survive a resumed run (they are kept with each finished batch). Returns timing and
+    size figures.
     """
     import zarr
 
@@ -269,6 +281,12 @@ def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, rec
     # pass 1: days in batches -> scratch (batch, tile, tile) chunks
     starts = list(range(0, n, batch))
     pending_batches = [b0 for b0 in starts if not (done_dir / f"b{b0:07d}").exists()]
+    if plausibility is not None:  # counts of batches finished by an earlier, interrupted run
+        for b0 in set(starts) - set(pending_batches):
+            text = (done_dir / f"b{b0:07d}").read_text()
+            for entry in (json.loads(text) if text else []):
+                plausibility.counts[(entry[0], entry[1])] += entry[2]
+                plausibility.examples.setdefault((entry[0], entry[1]), entry[3])
     t0 = time.perf_counter()
     with bar(f"{source.name}: read days", len(starts), "batch") as pbar:
         pbar.update(len(starts) - len(pending_batches))
@@ -286,11 +304,17 @@ def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, rec
                     results = list(pool.map(_read_in_worker, [days[p] for p in parts if p.size]))
                     data = {name: np.concatenate([r[name] for r in results]) for name in names}
                     del results
+                batch_counts = []
+                if plausibility is not None:
+                    before = dict(plausibility.counts)
+                    plausibility.apply(data, days, source.file_of)
+                    batch_counts = [[f, v, n - before.get((f, v), 0), plausibility.examples[(f, v)]]
+                                    for (f, v), n in plausibility.counts.items() if n != before.get((f, v), 0)]
                 for name in names:  # one tile-row band at a time: Zarr's encode copies stay band-sized
                     for r0 in range(0, grid.ny, tile_size):
                         arrays[name][b0:b1, r0:r0 + tile_size] = data[name][:, r0:r0 + tile_size]
                 del data
-                (done_dir / f"b{b0:07d}").write_text("")
+                (done_dir / f"b{b0:07d}").write_text(json.dumps(batch_counts))
                 pbar.update(1)
         finally:
             if pool is not None:
@@ -342,14 +366,8 @@ def _prepare_partial(out: Path, partial: Path, work: Path, fingerprint: str, ove
 
 
 def _publish(out: Path, partial: Path, work: Path) -> None:
-    """Swap the finished partial store in; the old store (if any) is removed only afterwards."""
-    old = None
-    if out.exists():
-        old = out.with_name(f"{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(partial, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Swap the finished partial store in (the old store, if any, is removed only afterwards)."""
+    publish(partial, out)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -414,28 +432,91 @@ def grid_from_config(spec) -> Grid:
     return Grid(*map(float, values))
 
 
-def check_config(config: Mapping) -> dict:
-    """Validate the configuration's shape (unknown keys, required sections); returns a plain dict copy."""
+def check_config(config: Mapping, *, source: str | None = None, prefix: str | None = None) -> dict:
+    """Validate the configuration's shape, keys and dates; return a plain dict copy.
+
+    ``source`` (the run's YAML file) and ``prefix`` (its dotted key, ``input.files``) are named in
+    every message, so an error in a run's YAML says where it is. Nothing is read from the inputs here.
+    """
+    where = f"{source}: " if source else ""
+
+    def key(*parts) -> str:
+        return ".".join(([prefix] if prefix else []) + [str(p) for p in parts])
+
     if not isinstance(config, Mapping):
-        raise IngestError(f"the ingest configuration must be a mapping, got {type(config).__name__}")
+        raise IngestError(f"{where}the ingest configuration{' ' + prefix if prefix else ''} must be a mapping, "
+                          f"got {type(config).__name__}")
     config = json.loads(json.dumps(dict(config), default=str))
-    unknown = set(config) - _KNOWN_KEYS
+    unknown = sorted(set(config) - _KNOWN_KEYS)
     if unknown:
-        raise IngestError(f"unknown ingest configuration key(s) {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}")
-    for key in ("start", "end"):
-        if not config.get(key):
-            raise IngestError(f"the ingest configuration needs {key!r} (a date like 2012-01-01)")
+        raise IngestError(f"{where}unknown ingest configuration key(s) {unknown} ({', '.join(key(k) for k in unknown)}); "
+                          f"known: {sorted(_KNOWN_KEYS)}")
+    days = {}
+    for name in ("start", "end"):
+        if not config.get(name):
+            raise IngestError(f"{where}the ingest configuration needs {name!r} ({key(name)}, a date like 2012-01-01)")
+        try:
+            days[name] = np.datetime64(str(config[name]), "D")
+        except ValueError:
+            raise IngestError(f"{where}{key(name)} = {config[name]!r} is not a date (expected YYYY-MM-DD)") from None
+    if days["end"] < days["start"]:
+        raise IngestError(f"{where}{key('end')} = {config['end']} is before {key('start')} = {config['start']}")
     for section in ("pm25", "era5", "dem", "ihs"):
         if not isinstance(config.get(section), Mapping) or not config[section].get("path"):
-            raise IngestError(f"the ingest configuration needs a {section!r} section with a 'path'")
+            raise IngestError(f"{where}the ingest configuration needs a {section!r} section with a 'path' "
+                              f"({key(section, 'path')})")
     for section, keys in _SECTION_KEYS.items():
         if section in config and config[section] is not None:
             if not isinstance(config[section], Mapping):
-                raise IngestError(f"configuration section {section!r} must be a mapping")
-            bad = set(config[section]) - keys
+                raise IngestError(f"{where}configuration section {section!r} ({key(section)}) must be a mapping")
+            bad = sorted(set(config[section]) - keys)
             if bad:
-                raise IngestError(f"unknown key(s) {sorted(bad)} in configuration section {section!r}; known: {sorted(keys)}")
+                raise IngestError(f"{where}unknown key(s) {bad} in configuration section {section!r} "
+                                  f"({', '.join(key(section, b) for b in bad)}); known: {sorted(keys)}")
+    if config.get("grid") is not None:
+        try:
+            grid_from_config(config["grid"])
+        except (IngestError, ValueError, KeyError, TypeError) as err:
+            raise IngestError(f"{where}{key('grid')} = {config['grid']!r}: {err}") from None
+    ranges = config.get("plausible") or {}
+    if not isinstance(ranges, Mapping):
+        raise IngestError(f"{where}{key('plausible')} must map variables to [low, high], got {ranges!r}")
+    from .plausibility import DEFAULT_RANGES
+
+    for var, bounds in ranges.items():
+        if var not in DEFAULT_RANGES:
+            raise IngestError(f"{where}{key('plausible', var)}: unknown variable {var!r}; known: {sorted(DEFAULT_RANGES)}")
+        if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
+                or not all(isinstance(b, (int, float)) for b in bounds) or not bounds[0] < bounds[1]):
+            raise IngestError(f"{where}{key('plausible', var)} = {bounds!r}: expected [low, high] with low < high")
     return config
+
+
+def input_files(config: Mapping) -> dict[str, list[Path]]:
+    """The files each section of a (checked) ingest configuration names, as the readers find them.
+
+    Used for fingerprints; a path that does not exist lists nothing here (the reader reports it).
+    """
+    from .chap import PM25_FORMATS, expand_paths
+
+    def listed(section: str, default_glob: str) -> list[Path]:
+        spec = config.get(section) or {}
+        if not spec.get("path"):
+            return []
+        try:
+            return expand_paths(spec["path"], spec.get("glob") or default_glob)
+        except IngestError:
+            return []
+
+    pm_format = (config.get("pm25") or {}).get("format", "chap-netcdf")
+    era5_format = (config.get("era5") or {}).get("format", "cds-netcdf")
+    return {
+        "pm25": listed("pm25", PM25_FORMATS.get(pm_format, (None, "*"))[1]),
+        "era5": listed("era5", "*.tif" if era5_format == "gee-geotiff" else "*.nc"),
+        "dem": listed("dem", "*"),
+        "ihs": listed("ihs", "*"),
+        "cities": listed("cities", "*"),
+    }
 
 
 def _opt(section: Mapping, mapping: Mapping[str, str]) -> dict:
@@ -443,7 +524,7 @@ def _opt(section: Mapping, mapping: Mapping[str, str]) -> dict:
 
 
 def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: int | None = None, progress=None,
-           overwrite: bool = False) -> Path:
+           overwrite: bool = False, attrs: Mapping | None = None, echo=None) -> Path:
     """Read every input named in ``config`` (module docstring) and write the complete input store.
 
     Parameters
@@ -453,13 +534,18 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     out_path : path
         The store to write (``RUN/cubes.zarr``).
     grid : Grid, optional
-        Analysis grid (default: ``config["grid"]``, else the BTH grid).
+        Analysis grid (default: ``config["grid"]``, else the first PM2.5 file's own extent and
+        resolution, which is then reported through ``echo``).
     tile_size : int, optional
         Tile edge in cells (default: ``config["tile_size"]``, else 64).
     progress : None, False or callable
         ``None``: tqdm bars; ``False``: silent; a callable ``(stage, done, total)``.
     overwrite : bool
         Replace an existing complete store (only once the new one is complete).
+    attrs : mapping, optional
+        Extra root attributes of the store (the run's fingerprint), written when it is created.
+    echo : callable, optional
+        Where notes for the user go (a default taken, implausible values masked); default: warnings.
 
     Returns the path of the complete store. Raises :class:`IngestError` for bad input, naming the file,
     day, variable or IHS id.
@@ -471,11 +557,27 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     from .ihs_points import read_ihs
 
     config = check_config(config)
+    extra_attrs = dict(attrs or {})
     out, partial, work = _paths(out_path, config.get("work_dir"))
     if is_complete(out) and not overwrite:  # before any reading
         raise IngestError(f"{out} already holds a complete store; pass overwrite=True to replace it")
+    say = echo or (lambda text: warnings.warn(text, IngestWarning, stacklevel=3))
+    if grid is None and config.get("grid") is None:
+        from .chap import file_grid
+
+        p = config["pm25"]
+        first = next(iter(input_files(config)["pm25"]), None)
+        if first is None:
+            raise IngestError(f"no PM2.5 files found to take the grid from (input.files.pm25.path = {p['path']!r})",
+                              path=str(p["path"]))
+        grid = file_grid(first, format=p.get("format", "chap-netcdf"))
+        say(f"input.files.grid not set: using the PM2.5 files' own grid from {first.name}: "
+            f"{grid.south}..{grid.north} °N, {grid.west}..{grid.east} °E at {grid.res}° ({grid.ny} x {grid.nx} cells)")
     grid = grid if grid is not None else grid_from_config(config.get("grid"))
     tile_size = int(tile_size or config.get("tile_size") or 64)
+    from .plausibility import Plausibility
+
+    plausibility = Plausibility(config.get("plausible"), strict=bool(config.get("strict", False)))
     start, end = config["start"], config["end"]
     days = day_range(start, end)
     years = np.arange(days[0].astype("datetime64[Y]").astype(int) + 1970, days[-1].astype("datetime64[Y]").astype(int) + 1971)
@@ -491,8 +593,10 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
         pbar.update(1)
         c = config.get("cities") or None
         if c and c.get("path"):
-            cities = read_cities(c["path"], grid, **_opt(c, {"name": "name_field", "name_en": "name_en_field",
-                                                             "adcode": "adcode_field", "crs_offset": "crs_offset", "layer": "layer"}))
+            # an explicit null means "none" (no English names, no adcodes, no GCJ-02 correction)
+            explicit = {arg: c[key] for key, arg in {"name_en": "name_en_field", "adcode": "adcode_field",
+                                                     "crs_offset": "crs_offset"}.items() if key in c}
+            cities = read_cities(c["path"], grid, **{**_opt(c, {"name": "name_field", "layer": "layer"}), **explicit})
         else:
             warnings.warn("no cities configured: city_id is -1 everywhere", IngestWarning, stacklevel=2)
             cities = None
@@ -547,24 +651,34 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
         static["city_name_en"] = ("city", np.zeros(0, dtype=object))
         static["city_adcode"] = ("city", np.zeros(0, dtype=np.int64))
     variables = {"pm25": VarSpec(("time", "lat", "lon"), pm25.variables["pm25"])}
-    for name, attrs in met.variables.items():
-        variables[name] = met_spec(attrs["units"], attrs["long_name"], attrs.get("standard_name"))
+    for name, var_attrs in met.variables.items():
+        variables[name] = met_spec(var_attrs["units"], var_attrs["long_name"], var_attrs.get("standard_name"))
     variables["dem"] = map_spec("m", "surface elevation", "surface_altitude")
     variables["city_id"] = VarSpec(("lat", "lon"), {"long_name": "index of the city holding the cell centre (-1: none)"}, "int16")
-    attrs = {
+    store_attrs = {
         "title": "ihs_hpc input cubes ingested from files",
         "ihs_ingest_fingerprint": fingerprint,
         "ihs_ingest_config": json.dumps(config, sort_keys=True),
         "time_coverage_start": str(days[0]), "time_coverage_end": str(days[-1]),
     }
-    create_store(partial, grid, variables, tile_size=tile_size, time=days, met_grid=met_grid, static=static, attrs=attrs)
+    create_store(partial, grid, variables, tile_size=tile_size, time=days, met_grid=met_grid, static=static,
+                 attrs={**store_attrs, **extra_attrs})
     write_array(partial, "dem", dem)
     write_array(partial, "city_id", city_id)
     memory_mb, batch_days, workers = config.get("memory_mb"), config.get("batch_days"), int(config.get("workers") or 1)
     pm_stats = write_daily_cube(partial, pm25, grid, tile_size=tile_size, work_dir=work, batch_days=batch_days,
-                                memory_mb=memory_mb, workers=workers, progress=progress)
+                                memory_mb=memory_mb, workers=workers, progress=progress, plausibility=plausibility)
     met_stats = write_daily_cube(partial, met, met_grid, tile_size=tile_size, work_dir=work, record_prefix="met_",
-                                 batch_days=batch_days, memory_mb=memory_mb, workers=1, progress=progress)
+                                 batch_days=batch_days, memory_mb=memory_mb, workers=1, progress=progress,
+                                 plausibility=plausibility)
+    implausible = plausibility.summary()
+    if implausible:
+        if echo is None:
+            plausibility.warn()
+        else:
+            for var, e in implausible.items():
+                echo(f"  implausible {var}: {e['values']} value(s) in {e['files']} file(s) outside {e['range'][0]:g}.."
+                     f"{e['range'][1]:g} {e['units']} set to missing (first {e['first_file']}, e.g. {e['example']:g})")
     # 4. provenance, completion, publication
     import zarr
 
@@ -581,6 +695,8 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
         ihs_era5_source=json.dumps(met.describe()),
         ihs_era5_source_units=json.dumps(met.source_units()),
         ihs_ingest_seconds=round(time.perf_counter() - t_start, 2),
+        ihs_plausibility=json.dumps(implausible),
+        ihs_gap_days=json.dumps({"pm25": int(sum(f is None for f in pm25.files.values())), **met.gap_days()}),
         ihs_ingest_stats=json.dumps({"pm25": {k: v for k, v in pm_stats.items() if k != "variables"},
                                      "met": {k: v for k, v in met_stats.items() if k != "variables"}}),
         history=f"{time.strftime('%Y-%m-%dT%H:%M:%S')} ihs_hpc.io.ingest",

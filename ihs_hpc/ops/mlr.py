@@ -167,7 +167,7 @@ def mlr(y, X, *, rtol: float = DEFAULT_RTOL) -> MLRResult:
     )
 
 
-def remove_met(y, X, *, rtol: float = DEFAULT_RTOL) -> tuple[np.ndarray, MLRResult]:
+def remove_met(y, X, *, rtol: float = DEFAULT_RTOL, keep_level: bool = False) -> tuple[np.ndarray, MLRResult]:
     """Remove the meteorology-driven part of a baseline (seed 000, eq. 4).
 
     ``bl_tem(t) = bl(t) - bl_mlr(t)`` with ``bl_mlr`` the fit of eq. 3 from :func:`mlr`.
@@ -180,15 +180,21 @@ def remove_met(y, X, *, rtol: float = DEFAULT_RTOL) -> tuple[np.ndarray, MLRResu
         Meteorological baselines, as for :func:`mlr`.
     rtol : float, optional
         Passed to :func:`mlr`.
+    keep_level : bool, optional
+        Add each pixel's mean fitted value back, removing only the meteorological *variation*:
+        eq. 4 taken literally (False, the default here) also removes the intercept, so every
+        pixel's ``bl_tem`` has mean zero and an IHS area's higher level is lost.
 
     Returns
     -------
     bl_tem : ndarray, shape (..., time), float64
-        The baseline with the fitted meteorological part removed; it has zero mean over time per
-        pixel (the intercept absorbs the mean).  NaN for invalid pixels.
+        The baseline with the fitted meteorological part removed; with ``keep_level=False`` it has
+        zero mean over time per pixel (the intercept absorbs the mean).  NaN for invalid pixels.
     result : MLRResult
         The regression behind it.
     """
     result = mlr(y, X, rtol=rtol)
     bl_tem = np.asarray(y, dtype=np.float64) - result.fitted
+    if keep_level:
+        bl_tem += result.fitted.mean(axis=-1, keepdims=True)
     return bl_tem, result

@@ -27,8 +27,11 @@ def run_allocation(config: RunConfig, client, echo) -> dict:
     indices = read_index_csv(index_path)
     result = allocate(pm25, indices, q=config["allocation.q"], p_min=config["allocation.p_min"],
                       p_max=config["allocation.p_max"])
-    out = config.run_dir / "allocation"
+    from .plan import begin_output_dir, finish_output_dir
+
+    out = begin_output_dir(config, "allocate")
     write_allocation_outputs(result, out)
+    finish_output_dir(config, "allocate")
     echo(f"  {len(pm25)} cities, {indices.shape[1]} indices: ΣGini {result.objective_initial:.4f} → "
          f"{result.objective:.4f}; plan in {out / 'plan.csv'}")
     return {"dir": str(out), "gini_sum_initial": float(result.objective_initial), "gini_sum": float(result.objective)}

@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 
 from ..grid import Grid
-from ..io.cube import pending_tiles, read_tile, write_tile
+from ..io.cube import pending_tiles, read_region, read_tile, write_tile
 from ..ops.gapfill import VariogramFitError, fill_gaps
 from ..ops.variogram import fit_variogram_fast, fit_variogram_local
 from .executor import map_tiles
@@ -42,6 +42,11 @@ def day_blocks(n_days: int, block_days: int) -> list[DayBlock]:
     return [DayBlock(s, min(s + block_days, n_days)) for s in range(0, n_days, block_days)]
 
 
+def block_days(grid: Grid, budget_values: int = 20_000_000) -> int:
+    """Days per kriging task so a block holds at most ``budget_values`` float64 values (160 MB)."""
+    return int(max(1, min(366, budget_values // grid.size)))
+
+
 def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=None, fill_mask=None,
                model: str = "exponential", k: int = 16, seed: int = 0, original=None, variogram: str = "global",
                variogram_cells: int = 8) -> dict:
@@ -49,9 +54,12 @@ def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=N
 
     ``original=(store, variable)`` also counts, per day, the values missing before outlier removal.
     """
-    data = np.asarray(zarr.open_group(store, mode="r")[variable][block.start:block.stop], dtype=np.float64)
+    span = slice(block.start, block.stop)
+    data = np.asarray(read_region(zarr.open_group(store, mode="r")[variable], (span,), store=store, name=variable,
+                                  where=f"days {block.start}..{block.stop - 1}"), dtype=np.float64)
     if original is not None:
-        raw = zarr.open_group(original[0], mode="r")[original[1]][block.start:block.stop]
+        raw = read_region(zarr.open_group(original[0], mode="r")[original[1]], (span,), store=original[0],
+                          name=original[1], where=f"days {block.start}..{block.stop - 1}")
         missing_input = np.isnan(raw).reshape(len(raw), -1).sum(axis=1)
     days, pixels, values, infos = [], [], [], []
     for offset, field in enumerate(data):

@@ -3,53 +3,109 @@
 A tile function takes a :class:`~ihs_hpc.grid.Tile`, reads its inputs, computes, and writes its
 outputs with :func:`ihs_hpc.io.cube.write_tile` (which records the tile as finished). It must be a
 picklable top-level callable (``functools.partial`` of a module function) so Dask can ship it.
+
+Failures: an error that says the input is bad (an :class:`~ihs_hpc.errors.IhsError` with exit code 2)
+stops the stage at once — it would fail the same way on every try. Any other error is retried once;
+a tile that fails twice is reported with its name and error, the other tiles go on, and the stage
+then raises :class:`~ihs_hpc.errors.IncompleteRunError` (exit code 3). The store stays unfinished, so
+a rerun redoes only the failed tiles.
+
+Fault injection (tests): ``IHS_FAULT_KILL_AFTER="<desc>:<n>"`` makes this process SIGKILL itself once
+``n`` tiles of the map called ``desc`` have finished — a real kill at a point that cannot race.
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from ..errors import EXIT_BAD_INPUT, IhsError, IncompleteRunError
 from ..grid import Tile
+
+FAULT_ENV = "IHS_FAULT_KILL_AFTER"
+
+
+def _bad_input(err: BaseException) -> bool:
+    return isinstance(err, IhsError) and err.exit_code == EXIT_BAD_INPUT
+
+
+def _kill_point(desc: str) -> int | None:
+    spec = os.environ.get(FAULT_ENV, "")
+    name, _, count = spec.rpartition(":")
+    return int(count) if name and name == desc and count.isdigit() else None
+
+
+def _where(tile) -> str:
+    if hasattr(tile, "rows"):
+        return f"tile {tile.name} (rows {tile.rows.start}:{tile.rows.stop}, cols {tile.cols.start}:{tile.cols.stop})"
+    return f"{tile.name}"
 
 
 def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None, *, desc: str = "tiles",
-              unit: str = "tile", pixels_per_tile: Callable[[Tile], int] | None = None, disable_progress=None) -> dict:
+              unit: str = "tile", disable_progress=None, retries: int = 1) -> dict:
     """Apply ``func`` to every tile; return timing figures.
 
     With a client, tiles are submitted as one task each (``pure=False``; the store's completion
-    records, not Dask's cache, decide what is redone) and gathered as they finish, so a failing tile
-    raises at once with its name. Without a client they run here in order.
+    records, not Dask's cache, decide what is redone) and gathered as they finish. Without a client
+    they run here in order. See the module docstring for failures and retries.
     """
     tiles = list(tiles)
     start = time.perf_counter()
     n_pixels = 0
+    n_done = 0
+    failures: list[tuple[str, str]] = []
+    kill_after = _kill_point(desc)
     bar = tqdm(total=len(tiles), desc=desc, unit=unit, disable=disable_progress, dynamic_ncols=True)
+
+    def finished(tile):
+        nonlocal n_pixels, n_done
+        n_pixels += tile.shape[0] * tile.shape[1]
+        n_done += 1
+        bar.update(1)
+        if kill_after is not None and n_done >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     try:
         if client is None:
             for tile in tiles:
-                func(tile)
-                n_pixels += tile.shape[0] * tile.shape[1]
-                bar.update(1)
+                for attempt in range(retries + 1):
+                    try:
+                        func(tile)
+                    except Exception as err:
+                        if _bad_input(err):
+                            raise
+                        if attempt == retries:
+                            failures.append((_where(tile), f"{type(err).__name__}: {err}"))
+                        continue
+                    finished(tile)
+                    break
         else:
             from distributed import as_completed
 
-            futures = {client.submit(func, tile, pure=False, key=f"{desc}-{tile.name}-{time.time_ns()}"): tile
-                       for tile in tiles}
+            futures = {client.submit(func, tile, pure=False, retries=retries,
+                                     key=f"{desc}-{tile.name}-{time.time_ns()}"): tile for tile in tiles}
             for future in as_completed(futures):
                 tile = futures[future]
                 try:
                     future.result()
                 except Exception as err:
-                    for other in futures:
-                        other.cancel()
-                    raise RuntimeError(f"{desc}: tile {tile.name} (rows {tile.rows.start}:{tile.rows.stop}, "
-                                       f"cols {tile.cols.start}:{tile.cols.stop}) failed: {err}") from err
-                n_pixels += tile.shape[0] * tile.shape[1]
-                bar.update(1)
+                    if _bad_input(err):
+                        for other in futures:
+                            other.cancel()
+                        raise
+                    failures.append((_where(tile), f"{type(err).__name__}: {err}"))
+                    continue
+                finished(tile)
     finally:
         bar.close()
+    if failures:
+        listed = "\n".join(f"  {where}: {error}" for where, error in failures)
+        raise IncompleteRunError(
+            f"{desc}: {len(failures)} of {len(tiles)} {unit}s failed twice; the other {unit}s finished and are kept, "
+            f"and a rerun redoes only these:\n{listed}", failures)
     elapsed = time.perf_counter() - start
     return {"tiles": len(tiles), "pixels": n_pixels, "seconds": elapsed,
             "pixels_per_s": n_pixels / elapsed if elapsed > 0 else float("nan")}

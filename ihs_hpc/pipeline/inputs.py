@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import RunConfig
-from ..io.cube import is_complete, open_store
+from ..errors import ConfigError
+from ..io.cube import open_store, publish
 
 
 def input_store(config: RunConfig) -> Path:
@@ -28,34 +29,41 @@ def pm25_store(config: RunConfig) -> Path:
 
 
 def run_input(config: RunConfig, client, echo) -> dict:
+    """Make ``RUN/cubes.zarr`` (in ``cubes.zarr.partial``, published when complete), or check the given store."""
+    from .plan import stamp, staging_path
+
     kind = config["input.kind"]
     out = input_store(config)
     if kind == "store":
         if not config["input.store"]:
-            raise ValueError(f"{config.source}: input.kind is 'store' but input.store is not set")
+            raise ConfigError(f"{config.source}: input.kind is 'store' but input.store is not set")
         open_store(out)  # raises a clear error when missing or incomplete
         echo(f"  using existing store {out}")
         return {"store": str(out)}
-    if is_complete(out):
-        echo(f"  {out} is complete — kept")
-        return {"store": str(out), "reused": True}
+    work = staging_path(out)
     if kind == "synthetic":
         from ..synth import generate_scene
 
         preset = config["input.synthetic.preset"]
         seed = config["input.synthetic.seed"]
         echo(f"  generating the synthetic '{preset}' scene (seed {seed})")
-        generate_scene(preset, out, seed=seed, tile_size=config["grid.tile_size"], overwrite=True)
+        generate_scene(preset, work, seed=seed, tile_size=config["grid.tile_size"], attrs=stamp(config, "input"))
+        publish(work, out)
         return {"store": str(out), "preset": preset, "seed": seed}
     if kind == "files":
         from ..io.ingest import ingest
 
         if not config["input.files"]:
-            raise ValueError(f"{config.source}: input.kind is 'files' but input.files is not set")
+            raise ConfigError(f"{config.source}: input.kind is 'files' but input.files is not set")
         t0 = time.perf_counter()
-        ingest(config["input.files"], out, tile_size=config["grid.tile_size"])
+        ingest(config["input.files"], out, tile_size=config["grid.tile_size"], attrs=stamp(config, "input"),
+               overwrite=True, echo=echo)
+        from .provenance import write_files_sidecar
+        from .plan import fingerprint_of
+
+        write_files_sidecar(out, fingerprint_of(config, "input"))
         return {"store": str(out), **ingest_figures(out, time.perf_counter() - t0)}
-    raise ValueError(f"{config.source}: unknown input.kind {kind!r}")
+    raise ConfigError(f"{config.source}: unknown input.kind {kind!r}")
 
 
 def ingest_figures(store, wall_s: float) -> dict:
@@ -69,4 +77,6 @@ def ingest_figures(store, wall_s: float) -> dict:
     peak_mb = maxrss / 2**20 if sys.platform == "darwin" else maxrss / 2**10
     return {"ingest_s": round(wall_s, 1), "pm25_cube_mb": round(cube_mb, 1),
             "mb_per_s": round(cube_mb / max(wall_s, 1e-9), 1), "peak_rss_mb": round(peak_mb, 1),
-            "batch_days": stats.get("pm25", {}).get("batch_days")}
+            "batch_days": stats.get("pm25", {}).get("batch_days"),
+            "implausible": json.loads(group.attrs.get("ihs_plausibility", "{}")),
+            "gap_days": json.loads(group.attrs.get("ihs_gap_days", "{}"))}

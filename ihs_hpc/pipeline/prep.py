@@ -1,26 +1,41 @@
-"""Data preparation (seed 000 §2.3.1): per-pixel IQR outlier removal, then per-day ordinary kriging.
+"""Data preparation (seed 000 §2.3.1): per-pixel IQR outlier removal, then gap filling that completes.
 
-Writes ``prep.zarr``: ``pm25_clean`` (outliers and input gaps as NaN), ``pm25`` (gaps filled by
-ordinary kriging from the k nearest valid pixels, variogram fitted per day), ``n_outliers`` and
-``n_missing_input`` maps; and ``RUN/stats/prep_daily.csv`` with, per day, the values removed and filled.
+1. Per tile: the IQR rule per pixel series (outliers → NaN) and, per pixel, the days missing in the
+   input. Pixels missing on *every* day are counted and, by default (``prep.fill_empty_pixels:
+   false``), masked out of the analysis: they stay NaN in every later store instead of being kriged
+   into invented series.
+2. Per block of days: ordinary kriging of each day's gaps from the k nearest valid pixels, variogram
+   fitted per day (:mod:`ihs_hpc.pipeline.daily`).
+3. Per tile: the fills merged in; what kriging could not fill — days on which every pixel is missing —
+   filled along time per pixel (:mod:`ihs_hpc.kernels.timefill`: linear for short runs, climatology
+   plus interpolated anomaly for long ones).
+
+Writes ``prep.zarr``: ``pm25_clean`` (outliers and input gaps as NaN), ``pm25`` (filled),
+``n_outliers``, ``n_missing_input``, ``n_time_filled`` and ``analysed`` maps, and the per-day table
+``prep_daily.csv`` inside the store (copied to ``RUN/stats/`` by the stats stage). Every kind of fill
+is counted in the store's attributes and the stage's record in ``run.json``.
 """
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import numpy as np
 import pandas as pd
+import zarr
 
 from ..config import RunConfig
 from ..grid import Grid
-from ..io.cube import (create_store, cube_spec, is_complete, map_spec, mark_complete, open_store, pending_tiles,
-                       read_tile, write_tile)
+from ..io.cube import (create_store, cube_spec, map_spec, mark_complete, open_store, pending_tiles, publish, read_tile,
+                       write_tile)
 from ..ops.outliers import iqr_outliers
-from .daily import krige_cube, merge_cube
+from ..ops.timefill import fill_time_gaps
+from .daily import block_days, krige_cube, merge_cube
 from .executor import map_tiles
 from .inputs import input_store
 
 PM25 = ("ug m-3", "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air")
+DAILY_TABLE = "prep_daily.csv"
 
 
 def iqr_tile(tile, *, cubes, out, factor: float) -> None:
@@ -32,57 +47,90 @@ def iqr_tile(tile, *, cubes, out, factor: float) -> None:
                record="iqr_" + tile.name)
 
 
+def time_fill_extra(tile, block, *, analysed):
+    """Fill along time what kriging left (days with no valid pixel) in the analysed pixels of a tile."""
+    keep = analysed[tile.rows, tile.cols]
+    filled, counts = fill_time_gaps(np.where(keep[None], block, np.nan), axis=0)
+    block[...] = np.where(keep[None], filled, np.nan)
+    return {"n_time_filled": counts.astype(np.int32), "analysed": keep.astype(np.int8)}
+
+
 def run_prep(config: RunConfig, client, echo) -> dict:
+    from .plan import stamp, staging_path
     from .run import store_path
 
     if not config["prep.enabled"]:
         echo("  prep disabled in the configuration (prep.enabled: false) — stage 2 reads the input PM2.5 as is")
         return {"enabled": False}
     cubes = input_store(config)
-    out = store_path(config, "prep")
-    if is_complete(out):
-        echo(f"  {out} is complete — kept")
-        return {"store": str(out), "reused": True}
+    final = store_path(config, "prep")
+    out = staging_path(final)
     source = open_store(cubes)
     grid = Grid.from_dataset(source)
+    n_days = source.sizes["time"]
     tile_size = config["grid.tile_size"]
     factor = float(config["prep.iqr_factor"])
     create_store(out, grid, {
         "pm25_clean": cube_spec(PM25[0], "PM2.5 with IQR outliers removed (seed 000 §2.3.1)"),
-        "pm25": cube_spec(PM25[0], "PM2.5 after IQR outlier removal and kriging gap fill", PM25[1]),
+        "pm25": cube_spec(PM25[0], "PM2.5 after IQR outlier removal and gap filling", PM25[1]),
         "n_outliers": map_spec("1", f"days removed by the IQR rule (factor {factor})", dtype="int32"),
         "n_missing_input": map_spec("1", "days missing in the input", dtype="int32"),
+        "n_time_filled": map_spec("1", "days filled along time (no valid pixel that day to krige from)",
+                                  dtype="int32"),
+        "analysed": map_spec("1", "pixel analysed (0: missing on every day, masked out)", dtype="int8"),
     }, tile_size=tile_size, time=source.time.values,
         attrs={"iqr_factor": factor, "kriging_model": config["prep.kriging_model"],
                "kriging_neighbours": config["prep.kriging_neighbours"],
-               "variogram": config["prep.variogram"], "variogram_cells": config["prep.variogram_cells"]})
+               "variogram": config["prep.variogram"], "variogram_cells": config["prep.variogram_cells"],
+               "fill_empty_pixels": bool(config["prep.fill_empty_pixels"]), **stamp(config, "prep")})
     tiles = pending_tiles(out, grid.tiles(tile_size), prefix="iqr_")
     map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor), tiles, client, desc="prep IQR tiles")
-    fills, infos = krige_cube(out, "pm25_clean", grid, client, block_days=_block_days(grid),
+
+    missing_input = zarr.open_group(out, mode="r")["n_missing_input"][:]
+    empty = missing_input >= n_days
+    fill_empty = bool(config["prep.fill_empty_pixels"])
+    analysed = np.ones(grid.shape, dtype=bool) if fill_empty else ~empty
+    if empty.all():
+        from ..errors import IngestError
+
+        raise IngestError(f"every pixel of pm25 is missing on every day: nothing to analyse", path=str(cubes),
+                          variable="pm25")
+    if empty.any():
+        rows, cols = np.nonzero(empty)
+        where = ", ".join(f"({grid.lat[r]:.3f} °N, {grid.lon[c]:.3f} °E)" for r, c in zip(rows[:5], cols[:5]))
+        echo(f"  {int(empty.sum())} pixel(s) have no PM2.5 on any day (first: {where}" + (" …" if empty.sum() > 5 else "")
+             + ("); filled from their neighbours (prep.fill_empty_pixels: true)" if fill_empty
+                else "); masked out of the analysis (set prep.fill_empty_pixels: true to fill them)"))
+    fills, infos = krige_cube(out, "pm25_clean", grid, client, block_days=block_days(grid),
                               model=config["prep.kriging_model"], k=config["prep.kriging_neighbours"],
                               variogram=config["prep.variogram"], variogram_cells=config["prep.variogram_cells"],
-                              original=(cubes, "pm25"), desc="prep kriging days")
-    merge_cube(out, "pm25_clean", out, "pm25", grid, tile_size, fills, desc="prep merge")
+                              fill_mask=analysed, original=(cubes, "pm25"), desc="prep kriging days")
+    merge_cube(out, "pm25_clean", out, "pm25", grid, tile_size, fills, desc="prep merge",
+               extra=partial(time_fill_extra, analysed=analysed))
     table = pd.DataFrame(infos)
     table.insert(0, "date", pd.to_datetime(source.time.values[table["day"].to_numpy()]).strftime("%Y-%m-%d"))
     table["n_removed"] = table["n_missing"] - table["n_missing_input"]
     table["fraction_removed"] = table["n_removed"] / grid.size
     table["fraction_filled"] = table["n_filled"] / grid.size
-    stats_dir = config.run_dir / "stats"
-    stats_dir.mkdir(parents=True, exist_ok=True)
-    table.drop(columns=["params"]).to_csv(stats_dir / "prep_daily.csv", index=False)
+    table.drop(columns=["params"]).to_csv(out / DAILY_TABLE, index=False)
+    group = zarr.open_group(out, mode="r")
+    n_time_filled = int(group["n_time_filled"][:].sum())
     n_values = grid.size * len(table)
     summary = {"removed_fraction": float(table["n_removed"].sum() / n_values),
                "filled_fraction": float(table["n_filled"].sum() / n_values),
                "input_missing_fraction": float(table["n_missing_input"].sum() / n_values),
-               "fallback_days": int(table["fallback"].notna().sum())}
-    mark_complete(out, **summary)
-    echo(f"  removed {100 * summary['removed_fraction']:.2f} % of values as IQR outliers, filled "
-         f"{100 * summary['filled_fraction']:.2f} % by kriging ({summary['fallback_days']} days used a fallback); "
-         f"per day: {stats_dir / 'prep_daily.csv'}")
-    return {"store": str(out), **summary}
-
-
-def _block_days(grid: Grid, budget_values: int = 20_000_000) -> int:
-    """Days per kriging task so a block holds at most ``budget_values`` float64 values (160 MB)."""
-    return int(max(1, min(366, budget_values // grid.size)))
+               "fallback_days": int(table["fallback"].notna().sum()),
+               "fills": {"kriged_values": int(table["n_filled"].sum()),
+                         "time_filled_values": n_time_filled,
+                         "days_without_data": int((table["n_missing_input"] >= grid.size).sum()),
+                         "empty_pixels": int(empty.sum()),
+                         "empty_pixels_masked": 0 if fill_empty else int(empty.sum())}}
+    mark_complete(out, **{k: v for k, v in summary.items() if k != "fills"},
+                  ihs_fills=json.dumps(summary["fills"]))
+    publish(out, final)
+    f = summary["fills"]
+    echo(f"  removed {100 * summary['removed_fraction']:.2f} % of values as IQR outliers; filled "
+         f"{f['kriged_values']} values by kriging ({summary['fallback_days']} days used a fallback) and "
+         f"{f['time_filled_values']} along time ({f['days_without_data']} days without any data); "
+         f"{f['empty_pixels']} empty pixels {'filled' if fill_empty else 'masked'}; per day: {final / DAILY_TABLE}")
+    return {"store": str(final), **summary}

@@ -35,6 +35,37 @@ def _csv(stats_dir: Path, name: str, **kw) -> pd.DataFrame | None:
     return pd.read_csv(path, **kw) if path.is_file() else None
 
 
+def data_quality(config: RunConfig) -> pd.DataFrame | None:
+    """Counts of gaps, fills and implausible values recorded by ingest, prep and stage 2 (None: no stores)."""
+    import zarr
+
+    from .run import store_path
+
+    rows = []
+
+    def attrs(path):
+        try:
+            return dict(zarr.open_group(path, mode="r").attrs)
+        except Exception:  # noqa: BLE001 - a missing store just has nothing to report
+            return {}
+
+    cubes = attrs(input_store(config))
+    for var, n in json.loads(cubes.get("ihs_gap_days", "{}")).items():
+        rows.append(("input", f"days without {var} data (tolerated gaps)", n))
+    for var, e in json.loads(cubes.get("ihs_plausibility", "{}")).items():
+        rows.append(("input", f"implausible {var} values set to missing (outside {e['range'][0]:g}..{e['range'][1]:g} "
+                              f"{e['units']}; {e['files']} files)", e["values"]))
+    if config["prep.enabled"]:
+        for key, n in json.loads(attrs(store_path(config, "prep")).get("ihs_fills", "{}")).items():
+            rows.append(("prep", key.replace("_", " "), n))
+    fills = json.loads(attrs(store_path(config, "stage2")).get("ihs_fills", "{}"))
+    for var, n in fills.get("met_time_filled_values", {}).items():
+        rows.append(("stage2", f"{var} values filled along time", n))
+    if not rows:
+        return None
+    return pd.DataFrame(rows, columns=["stage", "what", "count"]).set_index(["stage", "what"])
+
+
 def _case_index(config: RunConfig, ihs_summary: pd.DataFrame) -> int | None:
     if ihs_summary is None or ihs_summary.empty:
         return None
@@ -65,7 +96,9 @@ def run_report(config: RunConfig, client, echo) -> dict:
         raise ValueError(f"{stats_dir}/stats.json not found; run the stats stage (`ihs stats`) first")
     doc = json.loads((stats_dir / "stats.json").read_text())
     headline = doc["headline"]
-    out = run_dir / "report"
+    from .plan import begin_output_dir, finish_output_dir
+
+    out = begin_output_dir(config, "report")
     fig_dir = out / "figures"
     if fig_dir.exists():
         shutil.rmtree(fig_dir)
@@ -252,6 +285,16 @@ def run_report(config: RunConfig, client, echo) -> dict:
         s.tables.append(("IHS areas with the highest IHS-related PM2.5 (top 25; all in stats/ihs_summary.csv)", top))
         sections.append(s)
 
+    # --- data quality: gaps, fills, implausible values
+    quality = data_quality(config)
+    if quality is not None:
+        s = Section("Gaps, fills and implausible values",
+                    "What the inputs lacked and how it was filled: kriging per day (prep), along time per pixel where "
+                    "a day had no data at all, meteorology along time (stage 2); implausible input values were set "
+                    "to missing first. Pixels with no data on any day are masked out of every figure and table.")
+        s.tables.append(("Counts", quality))
+        sections.append(s)
+
     # --- truth (synthetic scenes)
     truth = _csv(stats_dir, "truth_scores")
     if truth is not None and "mean_pm25_ihs_true" in maps and "s_true" in sums:
@@ -289,4 +332,5 @@ def run_report(config: RunConfig, client, echo) -> dict:
         {name: {"kind": kind, "height_px": F.pixel_size(kind)[0], "width_px": F.pixel_size(kind)[1]}
          for name, kind in made.items() if kind in F.SIZES}, indent=2))
     echo(f"  {len(made)} figures, {index} and {md.name}")
+    finish_output_dir(config, "report")
     return {"index": str(index), "figures": len(made) + int(lorenz.is_file())}

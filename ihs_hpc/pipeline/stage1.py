@@ -17,8 +17,9 @@ import numpy as np
 import xarray as xr
 
 from ..config import RunConfig
+from ..errors import StoreError
 from ..grid import Grid
-from ..io.cube import create_store, is_complete, map_spec, mark_complete, open_store, write_array
+from ..io.cube import create_store, map_spec, mark_complete, open_store, publish, write_array
 from ..ops.region_grow import masks_by_year, region_grow
 from .inputs import input_store
 
@@ -44,15 +45,15 @@ def radiation_areas(dem: np.ndarray, grid: Grid, ihs_row, ihs_col, max_km: float
 def run_stage1(config: RunConfig, client, echo) -> dict:
     from .run import store_path
 
+    from .plan import stamp, staging_path
+
     cubes = input_store(config)
-    out = store_path(config, "stage1")
-    if is_complete(out):
-        echo(f"  {out} is complete — kept")
-        return {"store": str(out), "reused": True}
+    final = store_path(config, "stage1")
+    out = staging_path(final)
     source = open_store(cubes)
     for name in ("dem", "ihs_row", "ihs_col", "ihs_operating"):
         if name not in source:
-            raise ValueError(f"{cubes}: stage 1 needs variable {name!r}, not found")
+            raise StoreError(f"{cubes}: stage 1 needs variable {name!r}, not found")
     grid = Grid.from_dataset(source)
     dem = source.dem.values.astype(np.float64)
     max_km = float(config["stage1.max_km"])
@@ -82,13 +83,15 @@ def run_stage1(config: RunConfig, client, echo) -> dict:
         "ihs_index": map_spec("1", "index of the nearest IHS whose area covers the pixel (-1: none)", dtype="int32"),
     }
     create_store(out, grid, specs, tile_size=tile_size, static=static, overwrite=True,
-                 attrs={"max_km": max_km, "rule": "8-neighbour growth into strictly lower neighbours (seed 000 §2.3.2)"})
+                 attrs={"max_km": max_km, "rule": "8-neighbour growth into strictly lower neighbours (seed 000 §2.3.2)",
+                        **stamp(config, "stage1")})
     write_array(out, "ihs_count", result.count)
     write_array(out, "ihs_mask", (result.count > 0).astype(np.int8))
     write_array(out, "background", (result.count == 0).astype(np.int8))
     write_array(out, "ihs_index", nearest)
     n_area = int((result.count > 0).sum())
     mark_complete(out, n_ihs=len(result.members), n_area_pixels=n_area)
+    publish(out, final)
     echo(f"  {len(result.members)} IHS, {n_area} pixels in radiation areas "
          f"({100 * n_area / grid.size:.1f} % of the grid)")
-    return {"store": str(out), "n_ihs": len(result.members), "area_pixels": n_area}
+    return {"store": str(final), "n_ihs": len(result.members), "area_pixels": n_area}

@@ -11,6 +11,7 @@ cubes; ``coef_a0`` (intercept) … ``coef_a6`` and ``r2`` maps. Tiles already re
 """
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 
@@ -19,12 +20,14 @@ import zarr
 
 from ..config import RunConfig
 from ..grid import Grid
-from ..io.cube import (create_store, cube_spec, is_complete, map_spec, mark_complete, met_spec, open_store,
-                       pending_tiles, read_tile, write_tile)
+from ..errors import StoreError
+from ..io.cube import (VarSpec, create_store, cube_spec, map_spec, mark_complete, met_spec, open_store, pending_tiles,
+                       publish, read_region, read_tile, write_tile)
 from ..ops.interp import apply_bilinear, bilinear_weights
-from ..ops.mlr import mlr
+from ..ops.mlr import remove_met
 from ..ops.stl import stl_baseline
 from ..ops.stl_operator import get_stl_operator
+from ..ops.timefill import fill_time_gaps
 from .executor import map_tiles
 from .inputs import input_store, pm25_store
 
@@ -42,37 +45,56 @@ def _met_grid_of(cubes: Path) -> Grid:
 
 
 def met_baseline_tile(tile, *, cubes: Path, out: Path, variables: tuple[str, ...], settings: dict) -> None:
-    """Baselines of every met variable over one tile of the native met grid."""
+    """Baselines of every met variable over one tile of the native met grid.
+
+    Days missing in the input (tolerated ERA5 gaps) are filled along time first
+    (:func:`~ihs_hpc.ops.timefill.fill_time_gaps`); how many per cell is kept in ``met_filled_<var>``.
+    """
     group = zarr.open_group(cubes, mode="r")
     blocks = {}
     for var in variables:
-        block = np.asarray(group[var][:, tile.rows, tile.cols], dtype=np.float64)
+        block = np.asarray(read_region(group[var], (slice(None), tile.rows, tile.cols), store=cubes, name=var,
+                                       where=f"met tile {tile.name}"), dtype=np.float64)
         n_time = block.shape[0]
         series = block.reshape(n_time, -1).T
-        _check_finite(series, var, tile, cubes)
+        filled = np.zeros(series.shape[0], dtype=np.int64)
+        if not np.isfinite(series).all():
+            series, filled = fill_time_gaps(series, period=int(settings.get("period") or 365), axis=1)
+            empty = ~np.isfinite(series).all(axis=1)
+            if empty.any():
+                row, col = np.unravel_index(int(np.flatnonzero(empty)[0]), block.shape[1:])
+                raise StoreError(f"{cubes}: variable {var!r} has no value on any day at {int(empty.sum())} "
+                                 f"meteorology cell(s) of met tile {tile.name} (first: row {tile.rows.start + row}, "
+                                 f"col {tile.cols.start + col}); the ERA5 files do not cover the grid there")
         baseline = stl_baseline(series, **settings)
         blocks[f"met_bl_{var}"] = baseline.T.reshape(block.shape).astype(np.float32)
+        blocks[f"met_filled_{var}"] = filled.reshape(block.shape[1:]).astype(np.int32)
     write_tile(out, tile, blocks, record="met_" + tile.name)
-
-
-def _check_finite(series: np.ndarray, var: str, tile, store: Path) -> None:
-    bad = ~np.isfinite(series).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"{store}: variable {var!r} has {int(bad.sum())} series with missing values in tile {tile.name}; "
-            f"run the prep stage (IQR + kriging gap fill) first"
-        )
 
 
 def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...], settings: dict,
               met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool = True,
               pm25_var: str = "pm25") -> None:
-    """Baseline, regression and met removal for every pixel of one analysis tile."""
+    """Baseline, regression and met removal for every pixel of one analysis tile.
+
+    Pixels with no value on any day (masked out by prep) stay NaN; a pixel with only some days
+    missing is an error (prep fills every gap).
+    """
     pm25 = read_tile(pm25_source, tile, [pm25_var])[pm25_var]
     n_time, ny, nx = pm25.shape
     series = pm25.reshape(n_time, -1).T.astype(np.float64)
-    _check_finite(series, pm25_var, tile, pm25_source)
-    pm25_bl = stl_baseline(series, **settings)  # eq. 2
+    valid = np.isfinite(series)
+    analysed = valid.any(axis=1)
+    partial_gaps = analysed & ~valid.all(axis=1)
+    if partial_gaps.any():
+        row, col = np.unravel_index(int(np.flatnonzero(partial_gaps)[0]), (ny, nx))
+        raise StoreError(
+            f"{pm25_source}: variable {pm25_var!r} has {int(partial_gaps.sum())} pixel series with missing days in "
+            f"tile {tile.name} (first: lat {grid.lat[tile.rows][row]:.3f}, lon {grid.lon[tile.cols][col]:.3f}); "
+            f"stage 2 needs complete series: enable prep (prep.enabled: true), which fills every gap")
+    pm25_bl = np.full_like(series, np.nan)
+    if analysed.any():
+        pm25_bl[analysed] = stl_baseline(series[analysed], **settings)  # eq. 2
 
     # the met window around the tile (+1 cell) and bilinear weights to the tile's cell centres
     lat, lon = grid.lat[tile.rows], grid.lon[tile.cols]
@@ -84,12 +106,11 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
     group = zarr.open_group(out, mode="r")
     regressors = np.empty((ny * nx, len(variables), n_time))
     for k, var in enumerate(variables):
-        window = np.asarray(group[f"met_bl_{var}"][:, r0:r1, c0:c1], dtype=np.float64)
+        window = np.asarray(read_region(group[f"met_bl_{var}"], (slice(None), slice(r0, r1), slice(c0, c1)),
+                                        store=out, name=f"met_bl_{var}", where=f"around tile {tile.name}"),
+                            dtype=np.float64)
         regressors[:, k, :] = apply_bilinear(window, index, weight).T
-    fit = mlr(pm25_bl, regressors)  # eq. 3
-    pm25_bl_tem = pm25_bl - fit.fitted  # eq. 4
-    if keep_level:  # remove meteorological variation only: add back the pixel's mean level
-        pm25_bl_tem += fit.fitted.mean(axis=-1, keepdims=True)
+    pm25_bl_tem, fit = remove_met(pm25_bl, regressors, keep_level=keep_level)  # eqs. 3 and 4
 
     def cube(a):
         return a.T.reshape(n_time, ny, nx).astype(np.float32)
@@ -112,36 +133,37 @@ def stage2_variables(met_vars) -> dict:
     for k, var in enumerate(met_vars, start=1):
         specs[f"coef_a{k}"] = map_spec(f"{PM25_UNITS} per unit of {var}", f"regression coefficient a{k} of {var} baseline (eq. 3)")
         specs[f"met_bl_{var}"] = met_spec("same as input", f"{var} baseline: STL trend + seasonal (eq. 2)")
+        specs[f"met_filled_{var}"] = VarSpec(("met_lat", "met_lon"), {
+            "units": "1", "long_name": f"days of {var} missing in the input and filled along time"}, "int32")
     return specs
 
 
 def run_stage2(config: RunConfig, client, echo) -> dict:
+    from .plan import stamp, staging_path
     from .run import store_path
 
     cubes = input_store(config)
     pm25_source = pm25_store(config)
-    open_store(pm25_source)  # a clear error when prep has not run or did not finish
-    out = store_path(config, "stage2")
+    open_store(pm25_source)  # a clear error when the store is missing or unfinished
+    final = store_path(config, "stage2")
+    out = staging_path(final)
     source = open_store(cubes)
     grid = Grid.from_dataset(source)
     met_grid = _met_grid_of(cubes)
     variables = tuple(config["stage2.met_variables"])
     missing = [v for v in ("pm25",) + variables if v not in source]
     if missing:
-        raise ValueError(f"{cubes}: stage 2 needs variables {missing}, not found (have {sorted(source.data_vars)})")
+        raise StoreError(f"{cubes}: stage 2 needs variables {missing}, not found (have {sorted(source.data_vars)})")
     units = {v: source[v].attrs.get("units", "") for v in variables}
     settings = stl_settings(config)
     tile_size = config["grid.tile_size"]
-    if is_complete(out):
-        echo(f"  {out} is complete — kept")
-        return {"store": str(out), "reused": True}
     specs = stage2_variables(variables)
     for var in variables:
         specs[f"met_bl_{var}"] = met_spec(units[var], specs[f"met_bl_{var}"].attrs["long_name"])
     create_store(out, grid, specs, tile_size=tile_size, time=source.time.values, met_grid=met_grid,
                  attrs={"stl_settings": dict(settings), "met_variables": list(variables),
                         "keep_level": bool(config["stage2.keep_level"]),
-                        "source": str(cubes), "pm25_source": str(pm25_source)})
+                        "source": str(cubes), "pm25_source": str(pm25_source), **stamp(config, "stage2")})
     n_time = source.sizes["time"]
     # build (or load) the STL operator once here so workers find it cached on disk
     if not settings.get("robust"):
@@ -155,8 +177,13 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
                               met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid,
                               keep_level=bool(config["stage2.keep_level"])),
                       tiles, client, desc="stage2 PM2.5 tiles")
-    mark_complete(out)
+    group = zarr.open_group(out, mode="r")
+    met_filled = {var: int(group[f"met_filled_{var}"][:].sum()) for var in variables}
+    mark_complete(out, ihs_fills=json.dumps({"met_time_filled_values": met_filled}))
+    publish(out, final)
     rate = stats["pixels_per_s"]
     echo(f"  {stats['pixels']} pixel series in {stats['seconds']:.1f} s ({rate:.0f} series/s); "
-         f"met baselines: {met_stats['pixels']} series")
-    return {"store": str(out), "pixel_series": stats["pixels"], "series_per_s": round(rate, 1)}
+         f"met baselines: {met_stats['pixels']} series"
+         + (f"; met values filled along time: {met_filled}" if any(met_filled.values()) else ""))
+    return {"store": str(final), "pixel_series": stats["pixels"], "series_per_s": round(rate, 1),
+            "fills": {"met_time_filled_values": met_filled}}

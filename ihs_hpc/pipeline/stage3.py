@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import RunConfig
+from ..errors import StoreError
 from ..grid import Grid
-from ..io.cube import create_store, cube_spec, is_complete, mark_complete, open_store, read_tile
-from .daily import krige_cube, merge_cube
-from .prep import _block_days
+from ..io.cube import create_store, cube_spec, mark_complete, open_store, publish, read_tile
+from .daily import block_days, krige_cube, merge_cube
 
 UNITS = "ug m-3"
 
@@ -27,19 +27,19 @@ UNITS = "ug m-3"
 def run_stage3(config: RunConfig, client, echo) -> dict:
     from .run import store_path
 
-    out = store_path(config, "stage3")
-    if is_complete(out):
-        echo(f"  {out} is complete — kept")
-        return {"store": str(out), "reused": True}
+    from .plan import stamp, staging_path
+
+    final = store_path(config, "stage3")
+    out = staging_path(final)
     stage1, stage2 = store_path(config, "stage1"), store_path(config, "stage2")
     areas = open_store(stage1)
     baseline = open_store(stage2)
     grid = Grid.from_dataset(baseline)
     holes = areas.ihs_mask.values.astype(bool)
     if not holes.any():
-        raise ValueError(f"{stage1}: no pixel lies in an IHS radiation area; nothing for stage 3 to estimate")
+        raise StoreError(f"{stage1}: no pixel lies in an IHS radiation area; nothing for stage 3 to estimate")
     if holes.all():
-        raise ValueError(f"{stage1}: every pixel lies in an IHS area; no background to learn from")
+        raise StoreError(f"{stage1}: every pixel lies in an IHS area; no background to learn from")
     tile_size = config["grid.tile_size"]
     create_store(out, grid, {
         "pm25_bl_oem": cube_spec(UNITS, "PM2.5 from other (non-IHS) anthropogenic sources: background kriged into IHS areas"),
@@ -47,8 +47,11 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     }, tile_size=tile_size, time=baseline.time.values,
         attrs={"method": "kriging", "kriging_model": config["stage3.kriging_model"],
                "kriging_neighbours": config["stage3.kriging_neighbours"],
-               "variogram": config["stage3.variogram"], "variogram_cells": config["stage3.variogram_cells"]})
-    fills, infos = krige_cube(stage2, "pm25_bl_tem", grid, client, block_days=_block_days(grid), holes=holes,
+               "variogram": config["stage3.variogram"], "variogram_cells": config["stage3.variogram_cells"],
+               **stamp(config, "stage3")})
+    # only the holes are filled: pixels that prep masked out (no data on any day) stay NaN
+    fills, infos = krige_cube(stage2, "pm25_bl_tem", grid, client, block_days=block_days(grid), holes=holes,
+                              fill_mask=holes,
                               model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
                               variogram=config["stage3.variogram"], variogram_cells=config["stage3.variogram_cells"],
                               desc="stage3 kriging days")
@@ -62,5 +65,6 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
                desc="stage3 merge")
     n_fallback = sum(1 for i in infos if i.get("fallback"))
     mark_complete(out, fallback_days=n_fallback)
+    publish(out, final)
     echo(f"  kriged {int(holes.sum())} IHS-area pixels on {len(infos)} days ({n_fallback} days used a fallback)")
-    return {"store": str(out), "area_pixels": int(holes.sum()), "fallback_days": n_fallback}
+    return {"store": str(final), "area_pixels": int(holes.sum()), "fallback_days": n_fallback}

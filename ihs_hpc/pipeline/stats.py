@@ -317,7 +317,8 @@ def run_stats(config: RunConfig, client, echo) -> dict:
     """Compute the statistics of a run and write ``RUN/stats/``; return the headline numbers."""
     from .run import store_path
 
-    out_dir = config.run_dir / "stats"
+    from .plan import begin_output_dir, finish_output_dir
+
     cubes_path = input_store(config)
     stage1_path, stage3_path = store_path(config, "stage1"), store_path(config, "stage3")
     cubes = open_store(cubes_path)
@@ -358,7 +359,8 @@ def run_stats(config: RunConfig, client, echo) -> dict:
     group_names = (["Region", "IHS areas", "Background"] + city_en + [f"{c} (IHS areas)" for c in city_en]
                    + [f"IHS {i}" for i in ihs_ids])
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = begin_output_dir(config, "stats")
+    _copy_prep_table(config, out_dir)
     sums_path, maps_path, trends_path = out_dir / SUM_STORE, out_dir / MAPS_STORE, out_dir / TRENDS_STORE
     truth_totals = None
     fingerprint = _fingerprint((cubes_path, stage1_path, stage3_path), tile_size)
@@ -396,7 +398,22 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         ihs_names=ihs_names, truth_totals=truth_totals, indicators=config.get("stats.indicators"), echo=echo,
     )
     headline["dir"] = str(out_dir)
+    finish_output_dir(config, "stats")
     return headline
+
+
+def _copy_prep_table(config: RunConfig, out_dir: Path) -> None:
+    """The prep stage's per-day table (removed and filled values), beside the other tables."""
+    import shutil
+
+    from .prep import DAILY_TABLE
+
+    if config["prep.enabled"]:
+        from .run import store_path
+
+        table = store_path(config, "prep") / DAILY_TABLE
+        if table.is_file():
+            shutil.copyfile(table, out_dir / DAILY_TABLE)
 
 
 def _city_of_ihs(cubes, n_city: int) -> np.ndarray:

@@ -309,7 +309,7 @@ class DayScratch:
 
 
 def write_scene(scene: Scene, path, *, tile_size: int | None = None, progress=False, overwrite: bool = False,
-                chap_scratch: DayScratch | None = None) -> Path:
+                chap_scratch: DayScratch | None = None, attrs=None) -> Path:
     """Write a built scene as a complete store (input layout + truth); resumes an unfinished one."""
     path = Path(path)
     tile_size = int(tile_size or scene.preset.tile_size)
@@ -322,7 +322,7 @@ def write_scene(scene: Scene, path, *, tile_size: int | None = None, progress=Fa
         if (path / "zarr.json").exists():
             _check_resumable(path, scene, tile_size)
     create_store(path, grid, _variables(), tile_size=tile_size, time=scene.time, met_grid=met_grid,
-                 static=_static(scene), attrs=_attrs(scene, tile_size), overwrite=overwrite)
+                 static=_static(scene), attrs={**_attrs(scene, tile_size), **(attrs or {})}, overwrite=overwrite)
     write_array(path, "dem", scene.dem)
     write_array(path, "city_id", scene.cities.city_id)
     write_array(path, "ihs_area_true", scene.areas.count)
@@ -437,7 +437,7 @@ def summary_attrs(scene: Scene, tables: dict, truth_sum, pm_sum) -> dict:
 
 # ---------------------------------------------------------------------------------------------- entry point
 def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str = "zarr", tile_size: int | None = None,
-                   progress=None, overwrite: bool = False, *, chap_dtype: str = "float32") -> Path:
+                   progress=None, overwrite: bool = False, *, chap_dtype: str = "float32", attrs=None) -> Path:
     """Generate a synthetic scene with known IHS truth (an observing-system simulation).
 
     Parameters
@@ -460,6 +460,8 @@ def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str =
     overwrite : bool
         Replace an existing output. Without it, an unfinished Zarr store of the same scene is resumed
         (finished tiles are kept) and a complete one is an error.
+    attrs : mapping, optional
+        Extra root attributes of the Zarr store (``layout="zarr"``; a run's fingerprint).
     chap_dtype : {"float32", "uint16"}
         Storage of ``PM2.5`` in the CHAP files (``uint16``: rounded to 1 µg m-3); missing is 65535
         either way, not declared as ``_FillValue`` (it survives CF decoding, as in real files).
@@ -478,7 +480,7 @@ def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str =
         if out.exists() and not overwrite and is_complete(out):
             raise StoreError(f"{out} already holds a complete store; pass overwrite=True to replace it")
         scene = build_scene(p, seed)
-        return write_scene(scene, out, tile_size=tile_size, progress=progress, overwrite=overwrite)
+        return write_scene(scene, out, tile_size=tile_size, progress=progress, overwrite=overwrite, attrs=attrs)
 
     from .writers import write_files
 
