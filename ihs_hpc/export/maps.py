@@ -35,6 +35,8 @@ class MapProduct:
         CF standard name, where one exists.
     colormap : str
         Matplotlib colormap of the interactive map layer.
+    label : str
+        Short name of the interactive map layer.
     """
 
     name: str
@@ -45,46 +47,51 @@ class MapProduct:
     kind: str
     standard_name: str | None = None
     colormap: str = "viridis"
+    label: str = ""
 
 
 MAP_PRODUCTS: tuple[MapProduct, ...] = (
     MapProduct("pm25_mean", "maps", "mean_pm25", "period-mean total PM2.5", "ug m-3", "mean",
-               PM25_STANDARD_NAME),
+               PM25_STANDARD_NAME, label="Total PM2.5, period mean"),
     MapProduct("pm25_ihs_mean", "maps", "mean_pm25_ihs",
                "period-mean IHS-related PM2.5 (eq. 10), inside IHS radiation areas", "ug m-3", "mean",
-               colormap="YlOrRd"),
+               colormap="YlOrRd", label="IHS-related PM2.5, period mean"),
     MapProduct("pm25_ihs_share_mean", "maps", "share_pct",
                "period share of IHS-related PM2.5 in total PM2.5 (sum IHS / sum total), inside IHS radiation areas",
-               "percent", "mean", colormap="magma_r"),
+               "percent", "mean", colormap="magma_r", label="IHS share of total PM2.5 (%)"),
     MapProduct("pm25_background_mean", "maps", "mean_pm25_bl_oem",
                "period-mean PM2.5 from other sources with meteorology removed (pm25_bl_oem, background "
-               "filled into IHS areas)", "ug m-3", "mean"),
+               "filled into IHS areas)", "ug m-3", "mean", label="Other sources (background), period mean"),
     MapProduct("pm25_ihs_true_mean", "maps", "mean_pm25_ihs_true",
-               "period-mean true IHS-related PM2.5 of the synthetic scene", "ug m-3", "mean", colormap="YlOrRd"),
+               "period-mean true IHS-related PM2.5 of the synthetic scene", "ug m-3", "mean", colormap="YlOrRd",
+               label="True IHS-related PM2.5 (synthetic), period mean"),
     MapProduct("pm25_annual_mean", "maps", "annual_pm25", "annual-mean total PM2.5", "ug m-3", "annual",
-               PM25_STANDARD_NAME),
+               PM25_STANDARD_NAME, label="Total PM2.5"),
     MapProduct("pm25_ihs_annual_mean", "maps", "annual_pm25_ihs",
                "annual-mean IHS-related PM2.5 (eq. 10), inside IHS radiation areas", "ug m-3", "annual",
-               colormap="YlOrRd"),
+               colormap="YlOrRd", label="IHS-related PM2.5"),
     MapProduct("pm25_trend_sen_slope", "trend_maps", "pm25_sen_slope", "Sen's slope of annual-mean total PM2.5",
-               "ug m-3 yr-1", "trend", colormap="RdBu_r"),
+               "ug m-3 yr-1", "trend", colormap="RdBu_r", label="Total PM2.5 trend: Sen's slope"),
     MapProduct("pm25_trend_mk_z", "trend_maps", "pm25_mk_z", "Mann-Kendall z of annual-mean total PM2.5",
-               "1", "trend", colormap="RdBu_r"),
+               "1", "trend", colormap="RdBu_r", label="Total PM2.5 trend: Mann-Kendall z"),
     MapProduct("pm25_trend_mk_p", "trend_maps", "pm25_mk_p",
-               "Mann-Kendall two-sided p-value of annual-mean total PM2.5", "1", "trend", colormap="cividis"),
+               "Mann-Kendall two-sided p-value of annual-mean total PM2.5", "1", "trend", colormap="cividis",
+               label="Total PM2.5 trend: Mann-Kendall p"),
     MapProduct("pm25_trend_significant", "trend_maps", "pm25_trend",
                "significant trend of annual-mean total PM2.5 (Mann-Kendall, alpha 0.05)", "1", "trend",
-               colormap="RdBu_r"),
+               colormap="RdBu_r", label="Total PM2.5 trend: significance"),
     MapProduct("pm25_ihs_trend_sen_slope", "trend_maps", "pm25_ihs_sen_slope",
                "Sen's slope of annual-mean IHS-related PM2.5, inside IHS radiation areas", "ug m-3 yr-1", "trend",
-               colormap="RdBu_r"),
+               colormap="RdBu_r", label="IHS-related PM2.5 trend: Sen's slope"),
     MapProduct("pm25_ihs_trend_mk_z", "trend_maps", "pm25_ihs_mk_z",
-               "Mann-Kendall z of annual-mean IHS-related PM2.5", "1", "trend", colormap="RdBu_r"),
+               "Mann-Kendall z of annual-mean IHS-related PM2.5", "1", "trend", colormap="RdBu_r",
+               label="IHS-related PM2.5 trend: Mann-Kendall z"),
     MapProduct("pm25_ihs_trend_mk_p", "trend_maps", "pm25_ihs_mk_p",
-               "Mann-Kendall two-sided p-value of annual-mean IHS-related PM2.5", "1", "trend", colormap="cividis"),
+               "Mann-Kendall two-sided p-value of annual-mean IHS-related PM2.5", "1", "trend", colormap="cividis",
+               label="IHS-related PM2.5 trend: Mann-Kendall p"),
     MapProduct("pm25_ihs_trend_significant", "trend_maps", "pm25_ihs_trend",
                "significant trend of annual-mean IHS-related PM2.5 (Mann-Kendall, alpha 0.05)", "1", "trend",
-               colormap="RdBu_r"),
+               colormap="RdBu_r", label="IHS-related PM2.5 trend: significance"),
 )
 
 #: Values of the ``*_trend_significant`` maps (CF flags).

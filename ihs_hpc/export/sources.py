@@ -41,20 +41,38 @@ class RunOutputs:
     ----------
     run_dir : path-like
         The run directory (``RUN`` of ``ihs run``).
+    cubes : path-like, optional
+        The input cubes; default ``RUN/cubes.zarr``, or the ``input.store`` recorded in
+        ``RUN/config.yaml`` for a run made with ``input.kind: store``.
     """
 
     run_dir: Path
+    cubes: Path | None = None
     _open: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         self.run_dir = Path(self.run_dir)
         if not self.run_dir.is_dir():
             raise ExportError(f"{self.run_dir}: no such run directory")
+        self.cubes = Path(self.cubes) if self.cubes is not None else self._configured_cubes()
+
+    def _configured_cubes(self) -> Path:
+        default = self.run_dir / VARIABLE_STORES["cubes"]
+        config = self.run_dir / "config.yaml"
+        if default.exists() or not config.is_file():
+            return default
+        import yaml
+
+        settings = (yaml.safe_load(config.read_text()) or {}).get("ihs", {})
+        source = settings.get("input", {})
+        if source.get("kind") == "store" and source.get("store"):
+            return Path(source["store"]).expanduser()
+        return default
 
     # ------------------------------------------------------------------ stores
     def path(self, store: str) -> Path:
         """Path of a store by short name (``cubes``, ``stage1``, ``maps`` …)."""
-        return self.run_dir / VARIABLE_STORES[store]
+        return self.cubes if store == "cubes" else self.run_dir / VARIABLE_STORES[store]
 
     def store(self, store: str, what: str = "export"):
         """The store ``store`` opened with xarray; an :class:`ExportError` naming the stage that writes it
