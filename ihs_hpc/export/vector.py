@@ -32,7 +32,7 @@ def trace_pixels(mask: np.ndarray, grid: Grid, rows: slice | None = None, cols: 
 
     rows = rows or slice(0, grid.ny)
     cols = cols or slice(0, grid.nx)
-    transform = grid.transform * Affine.translation(cols.start, rows.start)
+    transform = grid.transform @ Affine.translation(cols.start, rows.start)
     mask = np.ascontiguousarray(mask, dtype=np.uint8)
     parts = [shape(geom) for geom, value in shapes(mask, mask=mask.astype(bool), connectivity=4,
                                                     transform=transform) if value == 1]
