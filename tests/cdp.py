@@ -11,10 +11,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -55,21 +58,33 @@ class Browser:
                 "about:blank"]
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self._port = self._devtools_port()
         self._ws = None
         self._next_id = 0
+        # its own process group, so closing ends the renderer and helper processes too
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                      start_new_session=True)
+        # drain stderr for the browser's whole life (a full pipe would block it); keep the last lines
+        self._stderr: queue.Queue = queue.Queue()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        self._port = self._devtools_port()
 
     # ------------------------------------------------------------------ process and connection
+    def _drain(self):
+        for line in self._proc.stderr:
+            self._stderr.put(line)
+        self._stderr.put(None)
+
     def _devtools_port(self) -> int:
         deadline = time.monotonic() + self.timeout
         seen = []
         while time.monotonic() < deadline:
-            line = self._proc.stderr.readline()
-            if not line:
-                if self._proc.poll() is not None:
-                    break
-                continue
+            try:
+                line = self._stderr.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+            if line is None:  # chromium exited
+                break
             seen.append(line)
             match = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
             if match:
@@ -90,13 +105,29 @@ class Browser:
         if self._ws is not None:
             self._ws.close()
             self._ws = None
-        if self._proc.poll() is None:
-            self._proc.terminate()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._proc.pid, sig)
+            except ProcessLookupError:
+                break
             try:
                 self._proc.wait(timeout=10)
+                break
             except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+                continue
+        deadline = time.monotonic() + 10  # helpers (renderer, GPU, zygote) leave a moment after the browser
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self._proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._reader.join(timeout=10)
         self._proc.stderr.close()
         shutil.rmtree(self._profile, ignore_errors=True)
 

@@ -75,7 +75,6 @@ def _global_attrs(title: str, run_dir: Path, extra: Mapping[str, object] | None 
     attrs = {
         "Conventions": CONVENTIONS,
         "title": title,
-        "institution": "ihs_hpc run " + run_dir.name,
         "source": f"ihs_hpc {__version__}: three-stage IHS model over daily 1 km PM2.5 and ERA5 meteorology",
         "history": f"{now} ihs export {run_dir}",
         "references": REFERENCE,
@@ -223,12 +222,13 @@ def write_maps_netcdf(path, products: list[tuple[MapProduct, object]], grid: Gri
 
 
 def write_variable_netcdf(path, store_ds, variable: str, *, run_dir: Path, store_name: str,
-                          tile: int = 64) -> Path:
+                          tile: int | None = None) -> Path:
     """Write one cube or map of a run store (any variable with ``lat``/``lon`` or ``met_lat``/``met_lon``
     dims) as CF NetCDF, streaming tile by tile from Zarr through Dask (never the whole cube in memory).
 
     A daily cube gets ``time`` bounds of one day; a ``(year, lat, lon)`` map gets yearly bounds;
-    PM2.5 cubes (``pm25*``, daily means) get ``cell_methods = "time: mean"``.
+    PM2.5 cubes (``pm25*``, daily means) get ``cell_methods = "time: mean"``. NetCDF chunks are the
+    store's tiles (``tile``, default the store's ``ihs_tile_size``) by up to 366 days.
     """
     import xarray as xr
 
@@ -273,4 +273,4 @@ def write_variable_netcdf(path, store_ds, variable: str, *, run_dir: Path, store
     ds[variable].encoding = {"fill_value": var.encoding.get("fill_value")}
     store_attrs = {k: v for k, v in store_ds.attrs.items()}
     ds.attrs = _global_attrs(f"{variable} of {store_name}", Path(run_dir), store_attrs)
-    return _write(ds, Path(path), tile)
+    return _write(ds, Path(path), tile or int(store_ds.attrs.get("ihs_tile_size", 64)))
