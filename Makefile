@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ihs-installed
-EXTRAS ?= dev,ml
+EXTRAS ?= dev,ml,export
 
 .PHONY: demo test bench install clean-demo
 
@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/ihs run examples/demo.yaml
 
 test: $(STAMP)
+	sh scripts/install-chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -265,6 +265,8 @@ def _register_optional_commands() -> None:
                                   "Generate a synthetic scene (an observing-system simulation) with known truth."))
     main.add_command(_LazyCommand("allocate", "ihs_hpc.allocation.cli:allocate_command",
                                   "Allocate a regional PM2.5 reduction over cities by minimising the Gini sum."))
+    main.add_command(_LazyCommand("export", "ihs_hpc.export.cli:export_command",
+                                  "Export a run's results as GeoTIFF, NetCDF-CF, GeoPackage/GeoJSON and CSV/Excel."))
 
 
 _register_optional_commands()

@@ -16,7 +16,7 @@ from ihs_hpc.synth.cli import synth_command
 
 MET = {"t2m": "K", "d2m": "K", "rh": "%", "tp": "m", "sp": "Pa", "u10": "m s-1", "v10": "m s-1"}
 STANDARD = {"t2m": "air_temperature", "d2m": "dew_point_temperature", "rh": "relative_humidity",
-            "tp": "precipitation_amount", "sp": "surface_air_pressure", "u10": "eastward_wind", "v10": "northward_wind"}
+            "tp": "lwe_thickness_of_precipitation_amount", "sp": "surface_air_pressure", "u10": "eastward_wind", "v10": "northward_wind"}
 # the tiny preset shortened to one month, for the slower file-layout test
 TINY_JAN = PRESETS["tiny"].with_(end="2019-01-31")
 

@@ -25,6 +25,7 @@ from ..config import RunConfig
 from ..io.cube import open_store
 from ..report import figures as F
 from ..report.html import Section, write_html, write_markdown
+from ..report.webmap import write_run_map
 from ..stats.aggregate import DECEMBER_RULE, means_from_sums, trend_test
 from .inputs import input_store
 from .stats import MAPS_STORE, MWU_BASIS, SHARE_DEFINITION, SUM_STORE, TRENDS_STORE, load_sums
@@ -326,11 +327,13 @@ def run_report(config: RunConfig, client, echo) -> dict:
     intro = (f"Run directory `{run_dir}`; period {period[0]} – {period[1]}; {headline.get('n_cities', 0)} cities, "
              f"{headline.get('n_ihs', 0)} IHS, {headline.get('ihs_area_pixels', 0)} pixels in IHS radiation areas. "
              f"Concentrations in µg m⁻³. Tables as CSV in `../stats/`.")
-    index = write_html(out / "index.html", title, intro, sections)
+    map_page = write_run_map(run_dir, out / "map.html", cubes=input_store(config))
+    index = write_html(out / "index.html", title, intro, sections, links=[(
+        map_page.name, "Interactive map: every map, the IHS radiation areas and city boundaries (works offline)")])
     md = write_markdown(out / "report.md", title, intro, sections)
     (out / "figures.json").write_text(json.dumps(
         {name: {"kind": kind, "height_px": F.pixel_size(kind)[0], "width_px": F.pixel_size(kind)[1]}
          for name, kind in made.items() if kind in F.SIZES}, indent=2))
-    echo(f"  {len(made)} figures, {index} and {md.name}")
+    echo(f"  {len(made)} figures, {index}, {map_page.name} and {md.name}")
     finish_output_dir(config, "report")
-    return {"index": str(index), "figures": len(made) + int(lorenz.is_file())}
+    return {"index": str(index), "map": str(map_page), "figures": len(made) + int(lorenz.is_file())}

@@ -6,6 +6,7 @@ moved or zipped as a whole; tables are written inline.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,9 @@ th { background: #f4f4f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .note { font-size: .9em; color: #555; }
 .scroll { overflow-x: auto; }
+code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .92em; background: #f4f4f4;
+       padding: 0 .25em; border-radius: 3px; }
+.links a { font-weight: 600; }
 """
 
 
@@ -69,23 +73,36 @@ def table_html(df: pd.DataFrame, digits: int = 2) -> str:
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def _inline(text: str) -> str:
+    """Escape ``text`` for HTML, turning Markdown code spans (`` `RUN/stats` ``) into ``<code>`` elements."""
+    return _CODE_SPAN.sub(lambda m: f"<code>{m[1]}</code>", html.escape(text))
+
+
 def _paragraphs(text: str) -> str:
     out = []
     for para in text.strip().split("\n\n"):
         lines = [line.strip() for line in para.splitlines() if line.strip()]
         if lines and all(line.startswith("* ") for line in lines):
-            out.append("<ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>")
         elif lines:
-            out.append(f"<p>{html.escape(' '.join(lines))}</p>")
+            out.append(f"<p>{_inline(' '.join(lines))}</p>")
     return "\n".join(out)
 
 
-def write_html(path, title: str, intro: str, sections: list[Section], digits: int = 2) -> Path:
-    """Write ``index.html``: title, introduction, then every section's text, figures and tables."""
+def write_html(path, title: str, intro: str, sections: list[Section], digits: int = 2,
+               links: list[tuple[str, str]] = ()) -> Path:
+    """Write ``index.html``: title, introduction, ``links`` (relative href, text), then every section's
+    text, figures and tables."""
     path = Path(path)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>", _paragraphs(intro)]
+    if links:
+        parts.append('<p class="links">' + " · ".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
+                                                       for href, text in links) + "</p>")
     toc = "".join(f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>' for i, s in enumerate(sections))
     parts.append(f"<nav><ol>{toc}</ol></nav>")
     for i, section in enumerate(sections):

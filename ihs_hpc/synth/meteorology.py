@@ -29,7 +29,7 @@ MET_VARIABLES = {
     "t2m": ("K", "2 metre temperature (daily mean)", "air_temperature"),
     "d2m": ("K", "2 metre dew point temperature (daily mean)", "dew_point_temperature"),
     "rh": ("%", "relative humidity from t2m and d2m (Magnus formula)", "relative_humidity"),
-    "tp": ("m", "total precipitation (daily total)", "precipitation_amount"),
+    "tp": ("m", "total precipitation (daily total)", "lwe_thickness_of_precipitation_amount"),
     "sp": ("Pa", "surface pressure (daily mean)", "surface_air_pressure"),
     "u10": ("m s-1", "10 metre U wind component (daily mean)", "eastward_wind"),
     "v10": ("m s-1", "10 metre V wind component (daily mean)", "northward_wind"),
