@@ -62,6 +62,8 @@ def run_cmd(config_path, stages, cluster, workers):
 
 
 def _run_stages(config_path, selected, cluster, workers):
+    import dask.config
+
     from .cluster import get_client
     from .pipeline.run import needs_cluster, run_pipeline
 
@@ -73,8 +75,10 @@ def _run_stages(config_path, selected, cluster, workers):
         with get_client(config["cluster.kind"], n_workers=config["cluster.n_workers"],
                         threads_per_worker=config["cluster.threads_per_worker"],
                         memory_limit=config["cluster.memory_limit"],
-                        dashboard_address=config["cluster.dashboard_address"],
-                        slurm=config["cluster.slurm"], echo=click.echo) as client:
+                        dashboard_address=config["cluster.dashboard_address"], interface=config["cluster.interface"],
+                        slurm=config["cluster.slurm"], adapt_minimum_jobs=config["cluster.adapt_minimum_jobs"],
+                        adapt_maximum_jobs=config["cluster.adapt_maximum_jobs"], echo=click.echo) as client, \
+                dask.config.set({"ihs.progress": config["progress"]}):
             summary = run_pipeline(config, client, stages=selected, echo=click.echo)
     except (ValueError, RuntimeError, OSError) as err:
         _fail(str(err))

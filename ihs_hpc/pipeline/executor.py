@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from typing import Callable, Sequence
 
-from tqdm.auto import tqdm
-
 from ..grid import Tile
+from ..progress import progress
 
 
 def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None, *, desc: str = "tiles",
@@ -25,7 +24,7 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
     tiles = list(tiles)
     start = time.perf_counter()
     n_pixels = 0
-    bar = tqdm(total=len(tiles), desc=desc, unit=unit, disable=disable_progress, dynamic_ncols=True)
+    bar = progress(len(tiles), desc, unit, disable=disable_progress)
     try:
         if client is None:
             for tile in tiles:
