@@ -260,13 +260,18 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
         # leave the process from inside initialize (sys.exit)
         dask_mpi.initialize(nthreads=threads_per_worker, memory_limit=memory_limit,
                             dashboard_address=dashboard_address, interface=interface)
+        from mpi4py import MPI
+
         cluster = None
+        mpi_workers = MPI.COMM_WORLD.Get_size() - 2
         describe = f"{threads_per_worker} threads per rank, numba/BLAS {inner}"
     else:
         raise ValueError(f"unknown cluster kind {kind!r}; choose local, slurm, mpi or none")
 
     client = Client(cluster) if cluster is not None else Client()
     try:
+        if kind == "mpi":  # every rank was started with this one: wait until the workers have registered
+            client.wait_for_workers(mpi_workers, timeout=120)
         echo(f"Dask {kind} cluster: {describe}; {len(client.scheduler_info().get('workers', {}))} workers up; "
              f"dashboard: {client.dashboard_link}{_describe_job()}")
         yield client

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import subprocess
 import time
@@ -136,6 +137,23 @@ class LocalSlurm:
     def record(self, job_id: str) -> JobRecord | None:
         matches = [r for r in self.records() if r.job_id == str(job_id)]
         return matches[-1] if matches else None
+
+    def scancel(self, job_id: str, *signal: str) -> None:
+        """Cancel a job (``scancel ID``), or send it a signal (``scancel(ID, "--signal=KILL")``)."""
+        self.run("scancel", *signal, str(job_id))
+
+    def wait_for_log(self, path: Path, pattern: str, timeout: float = 300, poll: float = 0.2) -> re.Match:
+        """Wait until a job's log shows a line matching ``pattern`` (e.g. a progress line at half of a
+        stage, to interrupt the job there); return the match."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern, re.M)
+        while time.monotonic() < deadline:
+            if Path(path).exists():
+                match = regex.search(Path(path).read_bytes().decode(errors="replace"))
+                if match:
+                    return match
+            time.sleep(poll)
+        raise TimeoutError(f"{path}: no line matching {pattern!r} after {timeout} s")
 
     @staticmethod
     def log(path: Path, timeout: float = 10) -> str:

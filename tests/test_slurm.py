@@ -45,6 +45,26 @@ def _config(path: Path, extra: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def pipeline_jobs(local_slurm, tmp_path_factory):
+    """Both sbatch pipeline jobs, submitted together (they overlap on the node: the dask-mpi job takes
+    one overcommitted CPU, the head job one and its two worker jobs one each); each test waits for its own.
+    Returns ``{name: (job_id, directory)}``."""
+    jobs = {}
+    tmp = tmp_path_factory.mktemp("mpi")
+    config = _config(tmp / "mpi.yaml", "cluster: {interface: lo, threads_per_worker: 1}\nprogress: {interval_s: 0}\n")
+    jobs["mpi"] = (local_slurm.sbatch("--ntasks=4", "--overcommit", f"--chdir={tmp}", f"--output={tmp}/mpi-%j.out",
+                                      REPO_ROOT / "jobs" / "ihs-mpi.sbatch", config, "--stages", STORE_STAGES), tmp)
+    tmp = tmp_path_factory.mktemp("head")
+    workers = tmp / "workers"
+    config = _config(tmp / "head.yaml",
+                     f"cluster: {{n_workers: 2, interface: lo, slurm: {{cores: 1, memory: 1GiB, walltime: '00:20:00', "
+                     f"log_directory: {workers}}}}}\nprogress: {{interval_s: 0}}\n")
+    jobs["head"] = (local_slurm.sbatch(f"--chdir={tmp}", f"--output={tmp}/head-%j.out",
+                                       REPO_ROOT / "jobs" / "ihs-slurm.sbatch", config, "--stages", STORE_STAGES), tmp)
+    return jobs
+
+
 def test_local_slurm_runs_an_mpi_step_and_accounts_for_the_job(local_slurm, tmp_path):
     """The daemons serve sbatch and srun (PMIx, 3 tasks overcommitted on one CPU); sacct -c records
     the job; a second start.sh leaves the running daemons alone and the node idle."""
@@ -64,12 +84,20 @@ def test_local_slurm_runs_an_mpi_step_and_accounts_for_the_job(local_slurm, tmp_
     assert sorted(re.findall(r"rank=(\d+)", log)) == ["0", "1", "2"]
 
 
-def test_mpi_job_runs_the_pipeline_and_its_stores_equal_the_local_run(local_slurm, tiny_local_run, tmp_path):
+def test_a_running_job_is_seen_in_its_log_and_cancelled(local_slurm, tmp_path):
+    """The helpers the interruption tests build on: wait for a line of a running job's log, scancel it."""
+    out = tmp_path / "sleeper.out"
+    job = local_slurm.sbatch(f"--output={out}", "--wrap", "echo started $SLURM_JOB_ID; sleep 120")
+    assert local_slurm.wait_for_log(out, r"^started (\d+)$", timeout=60).group(1) == job
+    assert job in local_slurm.queued()
+    local_slurm.scancel(job)
+    assert local_slurm.wait(job, timeout=60).state.startswith("CANCELLED")
+
+
+def test_mpi_job_runs_the_pipeline_and_its_stores_equal_the_local_run(local_slurm, pipeline_jobs, tiny_local_run):
     """sbatch jobs/ihs-mpi.sbatch: 4 dask-mpi ranks (scheduler, client, 2 workers) in one allocation."""
     reference, _ = tiny_local_run
-    config = _config(tmp_path / "mpi.yaml", "cluster: {interface: lo, threads_per_worker: 1}\nprogress: {interval_s: 0}\n")
-    job = local_slurm.sbatch("--ntasks=4", "--overcommit", f"--chdir={tmp_path}", f"--output={tmp_path}/mpi-%j.out",
-                             REPO_ROOT / "jobs" / "ihs-mpi.sbatch", config, "--stages", STORE_STAGES)
+    job, tmp_path = pipeline_jobs["mpi"]
     record = local_slurm.wait(job, timeout=600)
     log = local_slurm.log(tmp_path / f"mpi-{job}.out")
     assert (record.state, record.exit_code) == ("COMPLETED", "0:0"), log[-5000:]
@@ -85,15 +113,11 @@ def test_mpi_job_runs_the_pipeline_and_its_stores_equal_the_local_run(local_slur
 
 
 def test_head_job_with_slurm_cluster_runs_the_pipeline_and_its_stores_equal_the_local_run(
-        local_slurm, tiny_local_run, tmp_path):
+        local_slurm, pipeline_jobs, tiny_local_run):
     """sbatch jobs/ihs-slurm.sbatch: a 1-CPU head job whose SLURMCluster submits 2 worker jobs."""
     reference, _ = tiny_local_run
+    job, tmp_path = pipeline_jobs["head"]
     workers = tmp_path / "workers"
-    config = _config(tmp_path / "head.yaml",
-                     f"cluster: {{n_workers: 2, interface: lo, slurm: {{cores: 1, memory: 1GiB, walltime: '00:20:00', "
-                     f"log_directory: {workers}}}}}\nprogress: {{interval_s: 0}}\n")
-    job = local_slurm.sbatch(f"--chdir={tmp_path}", f"--output={tmp_path}/head-%j.out",
-                             REPO_ROOT / "jobs" / "ihs-slurm.sbatch", config, "--stages", STORE_STAGES)
     record = local_slurm.wait(job, timeout=600)
     log = local_slurm.log(tmp_path / f"head-{job}.out")
     assert (record.state, record.exit_code, record.cpus) == ("COMPLETED", "0:0", 1), log[-5000:]
