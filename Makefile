@@ -6,8 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ihs-installed
 EXTRAS ?= dev,ml,export
+# `make test` also runs the Slurm and MPI clusters: Debian's slurm-wlm, munge and OpenMPI+PMIx
+# (slurm/install.sh, idempotent) and the Python extras that use them (mpi4py builds against OpenMPI)
+HPC_EXTRAS ?= mpi,slurm
+HPC_STAMP := $(VENV)/.ihs-hpc-installed
 
-.PHONY: demo test bench install clean-demo
+.PHONY: demo test bench install install-hpc system-deps clean-demo
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +21,19 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+system-deps:
+	bash slurm/install.sh
+
+$(HPC_STAMP): $(STAMP) | system-deps
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS),$(HPC_EXTRAS)]'
+	touch $(HPC_STAMP)
+
+install-hpc: system-deps $(HPC_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/ihs run examples/demo.yaml
 
-test: $(STAMP)
+test: system-deps $(HPC_STAMP)
 	sh scripts/install-chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -77,6 +77,8 @@ def run_cmd(config_path, stages, rerun_changed, cluster, workers):
 
 
 def _run_stages(config_path, selected, cluster, workers, rerun_changed=False):
+    import dask.config
+
     from .errors import IhsError
     from .pipeline.run import needs_cluster, run_pipeline
 
@@ -91,12 +93,14 @@ def _run_stages(config_path, selected, cluster, workers, rerun_changed=False):
         return get_client(config["cluster.kind"], n_workers=config["cluster.n_workers"],
                           threads_per_worker=config["cluster.threads_per_worker"],
                           memory_limit=config["cluster.memory_limit"],
-                          dashboard_address=config["cluster.dashboard_address"],
-                          slurm=config["cluster.slurm"], echo=click.echo)
+                          dashboard_address=config["cluster.dashboard_address"], interface=config["cluster.interface"],
+                          slurm=config["cluster.slurm"], adapt_minimum_jobs=config["cluster.adapt_minimum_jobs"],
+                          adapt_maximum_jobs=config["cluster.adapt_maximum_jobs"], echo=click.echo)
 
     try:
-        summary = run_pipeline(config, None, stages=selected, echo=click.echo, rerun_changed=rerun_changed,
-                               cluster=start_cluster)
+        with dask.config.set({"ihs.progress": config["progress"]}):
+            summary = run_pipeline(config, None, stages=selected, echo=click.echo, rerun_changed=rerun_changed,
+                                   cluster=start_cluster)
     except IhsError as err:
         _fail(str(err), err.exit_code)
     except (ValueError, RuntimeError, OSError) as err:

@@ -40,6 +40,9 @@ _NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "report.case_ihs": (str, int),
     "allocation.pm25": (str,),
     "allocation.index": (str,),
+    "cluster.interface": (str,),
+    "cluster.adapt_minimum_jobs": (int,),
+    "cluster.adapt_maximum_jobs": (int,),
 }
 #: Keys that accept several types whatever their default.
 _EXPLICIT_TYPES: dict[str, tuple[type, ...]] = {"cluster.memory_limit": (str, int)}

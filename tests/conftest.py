@@ -49,3 +49,43 @@ def tiny_scene(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("scene") / "tiny.zarr"
     generate_scene("tiny", out, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_local_run(tmp_path_factory):
+    """The whole pipeline on ``tiny`` (seed 0, 32-pixel tiles) on a LocalCluster of 2 workers, run once
+    per session; returns ``(run_dir, stdout)``. The reference the Slurm and MPI runs are compared to."""
+    import subprocess
+    import sys
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    config = tmp / "tiny.yaml"
+    config.write_text(TINY_RUN_YAML + "cluster: {kind: local, n_workers: 2, threads_per_worker: 1}\n")
+    result = subprocess.run([sys.executable, "-m", "ihs_hpc.cli", "run", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return tmp / "tiny", result.stdout
+
+
+#: The run YAML of tiny_local_run without its cluster (runs on other clusters add their own).
+TINY_RUN_YAML = "input: {kind: synthetic, synthetic: {preset: tiny, seed: 0}}\ngrid: {tile_size: 32}\n"
+
+
+@pytest.fixture(scope="session")
+def local_slurm(tmp_path_factory):
+    """A real single-node Slurm (munged, slurmctld, slurmd on localhost), started once per session
+    and stopped at its end; a :class:`slurm_local.LocalSlurm` (sbatch, wait, records, log).
+
+    Its directory is ``$IHS_SLURM_DIR`` when set, else a session temporary directory. The node
+    declares at least 4 CPUs (more than a 2-core machine has: a head job and two 1-CPU worker jobs
+    run at once; slurm/start.sh then sets config_overrides so the node is not drained).
+    """
+    from slurm_local import LocalSlurm
+
+    root = Path(os.environ["IHS_SLURM_DIR"]) if os.environ.get("IHS_SLURM_DIR") else tmp_path_factory.mktemp("slurm")
+    slurm = LocalSlurm(root, cpus=max(4, os.cpu_count() or 1),
+                       port=int(os.environ["IHS_SLURM_PORT"]) if os.environ.get("IHS_SLURM_PORT") else None)
+    slurm.start()
+    try:
+        yield slurm
+    finally:
+        slurm.stop()

@@ -9,17 +9,8 @@ import xarray as xr
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    config = tmp / "tiny.yaml"
-    config.write_text(
-        "input: {kind: synthetic, synthetic: {preset: tiny, seed: 0}}\n"
-        "grid: {tile_size: 32}\n"
-        "cluster: {kind: local, n_workers: 2, threads_per_worker: 1}\n"
-    )
-    result = subprocess.run([sys.executable, "-m", "ihs_hpc.cli", "run", str(config)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return tmp / "tiny", result.stdout
+def tiny_run(tiny_local_run):
+    return tiny_local_run  # the session's LocalCluster run of tiny (conftest), shared with the Slurm tests
 
 
 def test_every_stage_ran_and_summary_printed(tiny_run):

@@ -122,7 +122,8 @@ SCRATCH_COMPRESSOR = {"cname": "lz4", "clevel": 1, "shuffle": "shuffle"}
 
 # ---------------------------------------------------------------------------------------------- progress
 class Progress:
-    """Progress reporting: ``None`` → tqdm bars (rate and ETA), ``False`` → silent, or a callable
+    """Progress reporting: ``None`` → tqdm bars on a terminal, one line per interval in a log (rate and
+    ETA; :mod:`ihs_hpc.progress`), ``False`` → silent, or a callable
     ``progress(stage: str, done: int, total: int)`` called after every step."""
 
     def __init__(self, progress=None):
@@ -137,9 +138,9 @@ class _Bar:
         self.progress, self.stage, self.total, self.done = progress, stage, int(total), 0
         self._tqdm = None
         if progress is None:
-            from tqdm.auto import tqdm
+            from ..progress import progress as reporter  # a bar on a terminal, lines in a log
 
-            self._tqdm = tqdm(total=total, desc=stage, unit=unit, leave=True, dynamic_ncols=True)
+            self._tqdm = reporter(total, stage, unit)
         elif callable(progress):
             progress(stage, 0, self.total)
 

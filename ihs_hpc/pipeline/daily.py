@@ -20,6 +20,7 @@ from ..io.cube import pending_tiles, read_region, read_tile, write_tile
 from ..ops.gapfill import VariogramFitError, fill_gaps
 from ..ops.variogram import fit_variogram_fast, fit_variogram_local
 from .executor import map_tiles
+from ..progress import progress
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,9 @@ def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: in
         map_tiles(lambda block: results.append(func(block)), blocks, None, desc=desc, unit="block")
     else:
         from distributed import as_completed
-        from tqdm.auto import tqdm
 
         futures = [client.submit(func, b, pure=False) for b in blocks]
-        with tqdm(total=len(blocks), desc=desc, unit="block") as bar:
+        with progress(len(blocks), desc, "block") as bar:
             for future in as_completed(futures):
                 results.append(future.result())
                 bar.update(1)

@@ -20,10 +20,9 @@ import signal
 import time
 from typing import Callable, Sequence
 
-from tqdm.auto import tqdm
-
 from ..errors import EXIT_BAD_INPUT, IhsError, IncompleteRunError
 from ..grid import Tile
+from ..progress import progress
 
 FAULT_ENV = "IHS_FAULT_KILL_AFTER"
 
@@ -58,7 +57,7 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
     n_done = 0
     failures: list[tuple[str, str]] = []
     kill_after = _kill_point(desc)
-    bar = tqdm(total=len(tiles), desc=desc, unit=unit, disable=disable_progress, dynamic_ncols=True)
+    bar = progress(len(tiles), desc, unit, disable=disable_progress)
 
     def finished(tile):
         nonlocal n_pixels, n_done

@@ -135,10 +135,12 @@ def members_by_tile(offsets: np.ndarray, pixels: np.ndarray, grid: Grid, tiles, 
 def _run_tiles(func, tiles, members, client, echo):
     """Yield each tile's result (in completion order with a client, in order without)."""
     if client is None:
-        from tqdm.auto import tqdm
+        from ..progress import progress
 
-        for tile, mem in tqdm(list(zip(tiles, members)), desc="stats tiles", unit="tile", dynamic_ncols=True):
-            yield func(tile, mem)
+        with progress(len(tiles), "stats tiles", "tile") as bar:
+            for tile, mem in zip(tiles, members):
+                yield func(tile, mem)
+                bar.update(1)
         return
     from distributed import as_completed
 

@@ -252,9 +252,9 @@ class _Progress:
         self.progress, self.total, self.done = progress, total, 0
         self._bar = None
         if progress is None:
-            from tqdm.auto import tqdm
+            from ..progress import progress as reporter  # a bar on a terminal, lines in a log
 
-            self._bar = tqdm(total=total, desc=desc, unit="tile", dynamic_ncols=True, leave=False)
+            self._bar = reporter(total, desc, "tile")
         elif callable(progress):
             progress(0, total)
 
@@ -455,7 +455,8 @@ def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str =
     tile_size : int, optional
         Tile edge (cells); default the preset's. Arrays do not depend on it.
     progress : None, False or callable
-        ``None``: a tqdm bar (rate, ETA); ``False``: silent; a callable ``progress(done, total)`` is
+        ``None``: a tqdm bar on a terminal, lines in a log (rate, ETA); ``False``: silent; a callable
+        ``progress(done, total)`` is
         called with the number of analysis tiles written.
     overwrite : bool
         Replace an existing output. Without it, an unfinished Zarr store of the same scene is resumed
