@@ -210,12 +210,24 @@ def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarra
 
 
 def _record_tile(path: Path, tile: Tile, record: str) -> None:
+    """Record a finished tile; ``writes`` counts how often it was written (1 unless work was redone)."""
     records = path / TILE_RECORD_DIR
     records.mkdir(exist_ok=True)
+    writes = 1
+    try:
+        writes += int(json.loads((records / record).read_text()).get("writes", 1))
+    except (OSError, ValueError):
+        pass
     tmp = records / f".{record}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"tile": tile.name, "rows": [tile.rows.start, tile.rows.stop],
-                               "cols": [tile.cols.start, tile.cols.stop]}))
+                               "cols": [tile.cols.start, tile.cols.stop], "writes": writes,
+                               "host": os.uname().nodename, "pid": os.getpid()}))
     os.replace(tmp, records / record)
+
+
+def is_recorded(path: str | os.PathLike, tile: Tile, prefix: str = "") -> bool:
+    """Whether ``tile`` (record ``prefix + tile.name``) is recorded as finished in the store."""
+    return (Path(path) / TILE_RECORD_DIR / (prefix + tile.name)).is_file()
 
 
 def write_array(path: str | os.PathLike, name: str, data: np.ndarray, region: tuple | None = None) -> None:

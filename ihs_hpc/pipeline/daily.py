@@ -16,11 +16,10 @@ import numpy as np
 import zarr
 
 from ..grid import Grid
-from ..io.cube import pending_tiles, read_region, read_tile, write_tile
+from ..io.cube import is_recorded, pending_tiles, read_region, read_tile, write_tile
 from ..ops.gapfill import VariogramFitError, fill_gaps
 from ..ops.variogram import fit_variogram_fast, fit_variogram_local
 from .executor import map_tiles
-from ..progress import progress
 
 
 @dataclass(frozen=True)
@@ -105,30 +104,60 @@ def _day_variogram(field, lat, lon, model, seed, estimator: str = "global", max_
         return None
 
 
-def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, holes=None, fill_mask=None,
-               model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days",
-               variogram: str = "global", variogram_cells: int = 8) -> tuple[dict, list]:
-    """Run :func:`fill_block` over all days; return merged sparse fills and per-day info."""
-    n_days = zarr.open_group(store, mode="r")[variable].shape[0]
-    func = partial(fill_block, store=store, variable=variable, lat=grid.lat, lon=grid.lon, holes=holes,
-                   fill_mask=fill_mask, model=model, k=k, original=original, variogram=variogram,
-                   variogram_cells=variogram_cells)
-    blocks = day_blocks(n_days, block_days)
-    results = []
-    if client is None:
-        map_tiles(lambda block: results.append(func(block)), blocks, None, desc=desc, unit="block")
-    else:
-        from distributed import as_completed
+FILLS_DIR = "_ihs_fills"
 
-        futures = [client.submit(func, b, pure=False) for b in blocks]
-        with progress(len(blocks), desc, "block") as bar:
-            for future in as_completed(futures):
-                results.append(future.result())
-                bar.update(1)
-    fills = {key: np.concatenate([r[key] for r in results]) if results else np.zeros(0)
-             for key in ("day", "pixel", "value")}
-    infos = sorted((i for r in results for i in r["info"]), key=lambda i: i["day"])
-    return fills, infos
+
+def _block_file(scratch: Path, block: DayBlock) -> Path:
+    return Path(scratch) / f"{block.name}.npz"
+
+
+def block_done(block: DayBlock, *, scratch: Path) -> bool:
+    """Whether a block of days was kriged and its fills saved (by this run or an interrupted one)."""
+    return _block_file(scratch, block).is_file()
+
+
+def fill_block_to_file(block: DayBlock, *, scratch: Path, **kwargs) -> None:
+    """:func:`fill_block`, saved atomically to ``scratch/<block>.npz`` (the block's completion record)."""
+    import json
+    import os
+
+    result = fill_block(block, **kwargs)
+    target = _block_file(scratch, block)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.npz")
+    info = json.dumps(result["info"], default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+    np.savez(tmp, day=result["day"], pixel=result["pixel"], value=result["value"], info=np.array(info))
+    os.replace(tmp, target)
+
+
+def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, scratch: Path, holes=None,
+               fill_mask=None, model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days",
+               variogram: str = "global", variogram_cells: int = 8) -> tuple[dict, list]:
+    """Run :func:`fill_block` over all days, one task per block of days; return the sparse fills and
+    per-day info.
+
+    Each block's fills are saved in ``scratch`` as it finishes, so a killed run resumes with the blocks
+    not yet done (the same executor, retries and progress as every tile map).
+    """
+    import json
+
+    scratch = Path(scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    n_days = zarr.open_group(store, mode="r")[variable].shape[0]
+    blocks = day_blocks(n_days, block_days)
+    func = partial(fill_block_to_file, scratch=scratch, store=store, variable=variable, lat=grid.lat, lon=grid.lon,
+                   holes=holes, fill_mask=fill_mask, model=model, k=k, original=original, variogram=variogram,
+                   variogram_cells=variogram_cells)
+    todo = [b for b in blocks if not block_done(b, scratch=scratch)]
+    map_tiles(func, todo, client, desc=desc, unit="block", done=partial(block_done, scratch=scratch))
+    parts = {key: [] for key in ("day", "pixel", "value")}
+    infos = []
+    for block in blocks:
+        with np.load(_block_file(scratch, block)) as saved:
+            for key in parts:
+                parts[key].append(saved[key])
+            infos.extend(json.loads(str(saved["info"])))
+    fills = {key: np.concatenate(v) if v else np.zeros(0) for key, v in parts.items()}
+    return fills, sorted(infos, key=lambda i: i["day"])
 
 
 def merge_tile(tile, *, source: Path, source_var: str, out: Path, out_var: str, grid: Grid, fills: dict,
@@ -152,4 +181,4 @@ def merge_cube(source: Path, source_var: str, out: Path, out_var: str, grid: Gri
     tiles = pending_tiles(out, grid.tiles(tile_size), prefix=record_prefix)
     return map_tiles(partial(merge_tile, source=source, source_var=source_var, out=out, out_var=out_var, grid=grid,
                              fills=fills, holes=holes, record_prefix=record_prefix, extra=extra),
-                     tiles, None, desc=desc)
+                     tiles, None, desc=desc, done=partial(is_recorded, out, prefix=record_prefix))

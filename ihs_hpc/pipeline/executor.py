@@ -43,14 +43,26 @@ def _where(tile) -> str:
     return f"{tile.name}"
 
 
+def _unless_done(func: Callable, done: Callable | None, tile):
+    """Run ``func(tile)`` unless ``done(tile)`` says its result is already recorded (checked where the
+    task runs, so a task Dask reschedules after a worker died never redoes a recorded tile)."""
+    if done is not None and done(tile):
+        return "skipped"
+    return func(tile)
+
+
 def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None, *, desc: str = "tiles",
-              unit: str = "tile", disable_progress=None, retries: int = 1) -> dict:
+              unit: str = "tile", disable_progress=None, retries: int = 1, done: Callable | None = None) -> dict:
     """Apply ``func`` to every tile; return timing figures.
 
     With a client, tiles are submitted as one task each (``pure=False``; the store's completion
     records, not Dask's cache, decide what is redone) and gathered as they finish. Without a client
-    they run here in order. See the module docstring for failures and retries.
+    they run here in order. ``done(tile)``, a picklable predicate (e.g. ``partial(is_recorded, store)``),
+    is checked by each task before it computes. See the module docstring for failures and retries.
     """
+    from functools import partial
+
+    func = partial(_unless_done, func, done)
     tiles = list(tiles)
     start = time.perf_counter()
     n_pixels = 0

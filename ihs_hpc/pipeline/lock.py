@@ -121,6 +121,10 @@ class RunLock:
                 os.mkdir(self.path)
             except FileExistsError:
                 holder = self.holder()
+                deadline = time.monotonic() + 1.0
+                while holder is None and time.monotonic() < deadline and self.path.exists():
+                    time.sleep(0.02)  # a holder between its mkdir and writing owner.json
+                    holder = self.holder()
                 reason = self._stale_reason(holder)
                 if reason is None:
                     raise RunLockedError(

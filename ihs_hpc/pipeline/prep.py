@@ -18,6 +18,7 @@ is counted in the store's attributes and the stage's record in ``run.json``.
 from __future__ import annotations
 
 import json
+import shutil
 from functools import partial
 
 import numpy as np
@@ -26,11 +27,11 @@ import zarr
 
 from ..config import RunConfig
 from ..grid import Grid
-from ..io.cube import (create_store, cube_spec, map_spec, mark_complete, open_store, pending_tiles, publish, read_tile,
-                       write_tile)
+from ..io.cube import (create_store, cube_spec, is_recorded, map_spec, mark_complete, open_store, pending_tiles, publish,
+                       read_tile, write_tile)
 from ..ops.outliers import iqr_outliers
 from ..ops.timefill import fill_time_gaps
-from .daily import block_days, krige_cube, merge_cube
+from .daily import FILLS_DIR, block_days, krige_cube, merge_cube
 from .executor import map_tiles
 from .inputs import input_store
 
@@ -84,7 +85,8 @@ def run_prep(config: RunConfig, client, echo) -> dict:
                "variogram": config["prep.variogram"], "variogram_cells": config["prep.variogram_cells"],
                "fill_empty_pixels": bool(config["prep.fill_empty_pixels"]), **stamp(config, "prep")})
     tiles = pending_tiles(out, grid.tiles(tile_size), prefix="iqr_")
-    map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor), tiles, client, desc="prep IQR tiles")
+    map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor), tiles, client, desc="prep IQR tiles",
+              done=partial(is_recorded, out, prefix="iqr_"))
 
     missing_input = zarr.open_group(out, mode="r")["n_missing_input"][:]
     empty = missing_input >= n_days
@@ -101,7 +103,7 @@ def run_prep(config: RunConfig, client, echo) -> dict:
         echo(f"  {int(empty.sum())} pixel(s) have no PM2.5 on any day (first: {where}" + (" …" if empty.sum() > 5 else "")
              + ("); filled from their neighbours (prep.fill_empty_pixels: true)" if fill_empty
                 else "); masked out of the analysis (set prep.fill_empty_pixels: true to fill them)"))
-    fills, infos = krige_cube(out, "pm25_clean", grid, client, block_days=block_days(grid),
+    fills, infos = krige_cube(out, "pm25_clean", grid, client, block_days=block_days(grid), scratch=out / FILLS_DIR,
                               model=config["prep.kriging_model"], k=config["prep.kriging_neighbours"],
                               variogram=config["prep.variogram"], variogram_cells=config["prep.variogram_cells"],
                               fill_mask=analysed, original=(cubes, "pm25"), desc="prep kriging days")
@@ -125,6 +127,7 @@ def run_prep(config: RunConfig, client, echo) -> dict:
                          "days_without_data": int((table["n_missing_input"] >= grid.size).sum()),
                          "empty_pixels": int(empty.sum()),
                          "empty_pixels_masked": 0 if fill_empty else int(empty.sum())}}
+    shutil.rmtree(out / FILLS_DIR, ignore_errors=True)  # merged: the per-block fills are no longer needed
     mark_complete(out, **{k: v for k, v in summary.items() if k != "fills"},
                   ihs_fills=json.dumps(summary["fills"]))
     publish(out, final)

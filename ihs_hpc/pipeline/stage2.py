@@ -21,7 +21,7 @@ import zarr
 from ..config import RunConfig
 from ..grid import Grid
 from ..errors import StoreError
-from ..io.cube import (VarSpec, create_store, cube_spec, map_spec, mark_complete, met_spec, open_store, pending_tiles,
+from ..io.cube import (VarSpec, create_store, cube_spec, is_recorded, map_spec, mark_complete, met_spec, open_store, pending_tiles,
                        publish, read_region, read_tile, write_tile)
 from ..ops.interp import apply_bilinear, bilinear_weights
 from ..ops.mlr import remove_met
@@ -171,12 +171,12 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
 
     met_tiles = pending_tiles(out, met_grid.tiles(tile_size), prefix="met_")
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
-                          met_tiles, client, desc="stage2 met baselines")
+                          met_tiles, client, desc="stage2 met baselines", done=partial(is_recorded, out, prefix="met_"))
     tiles = pending_tiles(out, grid.tiles(tile_size))
     stats = map_tiles(partial(pm25_tile, pm25_source=pm25_source, out=out, variables=variables, settings=settings,
                               met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid,
                               keep_level=bool(config["stage2.keep_level"])),
-                      tiles, client, desc="stage2 PM2.5 tiles")
+                      tiles, client, desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
     group = zarr.open_group(out, mode="r")
     met_filled = {var: int(group[f"met_filled_{var}"][:].sum()) for var in variables}
     mark_complete(out, ihs_fills=json.dumps({"met_time_filled_values": met_filled}))

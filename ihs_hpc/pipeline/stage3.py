@@ -13,13 +13,15 @@ includes a pixel downhill of a source, whether or not it operated that year.
 """
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 
 from ..config import RunConfig
 from ..errors import StoreError
 from ..grid import Grid
 from ..io.cube import create_store, cube_spec, mark_complete, open_store, publish, read_tile
-from .daily import block_days, krige_cube, merge_cube
+from .daily import FILLS_DIR, block_days, krige_cube, merge_cube
 
 UNITS = "ug m-3"
 
@@ -51,6 +53,7 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
                **stamp(config, "stage3")})
     # only the holes are filled: pixels that prep masked out (no data on any day) stay NaN
     fills, infos = krige_cube(stage2, "pm25_bl_tem", grid, client, block_days=block_days(grid), holes=holes,
+                              scratch=out / FILLS_DIR,
                               fill_mask=holes,
                               model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
                               variogram=config["stage3.variogram"], variogram_cells=config["stage3.variogram_cells"],
@@ -64,6 +67,7 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes, extra=ihs_part,
                desc="stage3 merge")
     n_fallback = sum(1 for i in infos if i.get("fallback"))
+    shutil.rmtree(out / FILLS_DIR, ignore_errors=True)  # merged: the per-block fills are no longer needed
     mark_complete(out, fallback_days=n_fallback)
     publish(out, final)
     echo(f"  kriged {int(holes.sum())} IHS-area pixels on {len(infos)} days ({n_fallback} days used a fallback)")
