@@ -210,8 +210,14 @@ def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarra
 
 
 def _record_tile(path: Path, tile: Tile, record: str) -> None:
-    """Record a finished tile; ``writes`` counts how often it was written (1 unless work was redone)."""
-    records = path / TILE_RECORD_DIR
+    record_done(path, record, tile=tile.name, rows=[tile.rows.start, tile.rows.stop],
+                cols=[tile.cols.start, tile.cols.stop])
+
+
+def record_done(path: str | os.PathLike, record: str, **info) -> None:
+    """Record a finished unit of work (a tile, a block of days) in ``_ihs_tiles/<record>``; ``writes``
+    counts how often it was recorded (1 unless work was redone), with the host and PID that did it."""
+    records = Path(path) / TILE_RECORD_DIR
     records.mkdir(exist_ok=True)
     writes = 1
     try:
@@ -219,9 +225,7 @@ def _record_tile(path: Path, tile: Tile, record: str) -> None:
     except (OSError, ValueError):
         pass
     tmp = records / f".{record}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"tile": tile.name, "rows": [tile.rows.start, tile.rows.stop],
-                               "cols": [tile.cols.start, tile.cols.stop], "writes": writes,
-                               "host": os.uname().nodename, "pid": os.getpid()}))
+    tmp.write_text(json.dumps({**info, "writes": writes, "host": os.uname().nodename, "pid": os.getpid()}))
     os.replace(tmp, records / record)
 
 

@@ -20,6 +20,7 @@ from .plan import expected_fingerprints, output_path, staging_path
 from .stages import STAGES
 
 _CHUNK_KEY = re.compile(r"^c/(?P<coords>\d+(?:/\d+)*)$")
+_TILE_RECORD = re.compile(r"^(.*?)t\d{4}_\d{4}$")  # [prefix]t<row>_<col>; other records (kriging blocks) aside
 
 
 @dataclass
@@ -45,7 +46,9 @@ def _tile_totals(path: Path) -> tuple[int, int]:
     tile = int(group.attrs.get("ihs_tile_size", 0) or 0)
     if not tile:
         return len(done), 0
-    prefixes = {name.rsplit("t", 1)[0] for name in done} or {""}
+    tile_records = [m.group(1) for m in map(_TILE_RECORD.match, done) if m]
+    prefixes = set(tile_records) or {""}
+    done = tile_records
     ny, nx = group["lat"].shape[0], group["lon"].shape[0]
     per_grid = -(-ny // tile) * -(-nx // tile)
     total = 0

@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 
 from ..grid import Grid
-from ..io.cube import is_recorded, pending_tiles, read_region, read_tile, write_tile
+from ..io.cube import is_recorded, pending_tiles, read_region, read_tile, record_done, write_tile
 from ..ops.gapfill import VariogramFitError, fill_gaps
 from ..ops.variogram import fit_variogram_fast, fit_variogram_local
 from .executor import map_tiles
@@ -127,6 +127,8 @@ def fill_block_to_file(block: DayBlock, *, scratch: Path, **kwargs) -> None:
     info = json.dumps(result["info"], default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
     np.savez(tmp, day=result["day"], pixel=result["pixel"], value=result["value"], info=np.array(info))
     os.replace(tmp, target)
+    if Path(scratch).parent.joinpath("zarr.json").is_file():  # the store the fills belong to
+        record_done(Path(scratch).parent, f"kriging_{block.name}", days=[block.start, block.stop])
 
 
 def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, scratch: Path, holes=None,
