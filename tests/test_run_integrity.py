@@ -397,3 +397,27 @@ def test_corrupt_chunk_is_named_then_check_lists_it_and_a_rerun_repairs_only_its
     after = ihs("check", run, "--verify")
     line = next(l for l in after.stdout.splitlines() if l.strip().startswith("stage2"))
     assert "complete" in line and "matches the configuration" in line and "bad chunk" not in after.stdout
+
+
+# ------------------------------------------------------------------------------------------ failed tiles
+def test_a_tile_failing_twice_is_named_the_rest_kept_exit_3_and_a_rerun_redoes_only_it(files, clean_new, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(clean_new, run)
+    shutil.rmtree(run / "stage2.zarr")
+    cfg = write_config(tmp_path / "c.yaml", files, run, stage2={"stl": {"seasonal": 13}})
+    failed = ihs("run", cfg, "--stages", "stage2", env={"IHS_FAULT_FAIL_TILE": "stage2 PM2.5 tiles:t0001_0000"})
+    assert failed.returncode == 3, failed.stdout[-2000:] + failed.stderr[-2000:]
+    assert "1 of 4 tiles failed twice" in failed.stderr
+    assert "tile t0001_0000 (rows 32:48, cols 0:32): RuntimeError: injected failure" in failed.stderr
+    records = run / "stage2.zarr.partial" / "_ihs_tiles"
+    assert sorted(p.name for p in records.glob("t*")) == ["t0000_0000", "t0000_0001", "t0001_0001"]
+    status = ihs("status", cfg)
+    line = next(l for l in status.stdout.splitlines() if l.strip().startswith("stage2"))
+    assert "unfinished" in line and "matches the configuration" in line and "3/4 tiles" in line
+
+    rerun = ihs("run", cfg, "--stages", "stage2")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "stage2 PM2.5 tiles: 0/1 tile" in rerun.stderr  # only the failed tile is redone
+    assert_same_stores(run, clean_new, ("stage2.zarr",))
+    writes = [json.loads(p.read_text())["writes"] for p in (run / "stage2.zarr" / "_ihs_tiles").glob("t*")]
+    assert writes == [1, 1, 1, 1]

@@ -11,7 +11,8 @@ then raises :class:`~ihs_hpc.errors.IncompleteRunError` (exit code 3). The store
 a rerun redoes only the failed tiles.
 
 Fault injection (tests): ``IHS_FAULT_KILL_AFTER="<desc>:<n>"`` makes this process SIGKILL itself once
-``n`` tiles of the map called ``desc`` have finished — a real kill at a point that cannot race.
+``n`` tiles of the map called ``desc`` have finished — a real kill at a point that cannot race;
+``IHS_FAULT_FAIL_TILE="<desc>:<tile name>"`` makes every attempt at that tile raise.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ..grid import Tile
 from ..progress import progress
 
 FAULT_ENV = "IHS_FAULT_KILL_AFTER"
+FAIL_ENV = "IHS_FAULT_FAIL_TILE"
 
 
 def _bad_input(err: BaseException) -> bool:
@@ -43,11 +45,13 @@ def _where(tile) -> str:
     return f"{tile.name}"
 
 
-def _unless_done(func: Callable, done: Callable | None, tile):
+def _unless_done(func: Callable, done: Callable | None, desc: str, tile):
     """Run ``func(tile)`` unless ``done(tile)`` says its result is already recorded (checked where the
     task runs, so a task Dask reschedules after a worker died never redoes a recorded tile)."""
     if done is not None and done(tile):
         return "skipped"
+    if os.environ.get(FAIL_ENV) == f"{desc}:{tile.name}":
+        raise RuntimeError(f"injected failure ({FAIL_ENV})")
     return func(tile)
 
 
@@ -62,7 +66,7 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
     """
     from functools import partial
 
-    func = partial(_unless_done, func, done)
+    func = partial(_unless_done, func, done, desc)
     tiles = list(tiles)
     start = time.perf_counter()
     n_pixels = 0
