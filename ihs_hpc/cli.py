@@ -1,6 +1,7 @@
 """The ``ihs`` command line: thin — parse, build the configuration, call the pipeline, show progress."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -98,9 +99,14 @@ def _run_stages(config_path, selected, cluster, workers, rerun_changed=False):
                           adapt_maximum_jobs=config["cluster.adapt_maximum_jobs"], echo=click.echo)
 
     try:
-        with dask.config.set({"ihs.progress": config["progress"]}):
-            summary = run_pipeline(config, None, stages=selected, echo=click.echo, rerun_changed=rerun_changed,
-                                   cluster=start_cluster)
+        with dask.config.set({"ihs.progress": config["progress"]}), contextlib.ExitStack() as stack:
+            client = None
+            if config["cluster.kind"] == "mpi":
+                # dask-mpi: inside get_client the ranks other than 1 become the scheduler and the workers
+                # and never return; only the client rank goes on to take the run directory's lock
+                client = stack.enter_context(start_cluster())
+            summary = run_pipeline(config, client, stages=selected, echo=click.echo, rerun_changed=rerun_changed,
+                                   cluster=None if client is not None else start_cluster)
     except IhsError as err:
         _fail(str(err), err.exit_code)
     except (ValueError, RuntimeError, OSError) as err:
@@ -195,7 +201,7 @@ def _print_reports(reports) -> bool:
     problems = False
     for r in reports:
         match = {True: "matches the configuration", False: "DIFFERS from the configuration", None: ""}[r.matches]
-        tiles = f"; {r.tiles_done}/{r.tiles_total} tiles" if r.tiles_total else ""
+        tiles = "".join(f"; {kind} {done}/{total}" for kind, (done, total) in r.tiles.items())
         click.echo(f"  {r.stage:<8} {r.state:<10} {r.path.name:<22} {match}{tiles}" + (f" ({r.note})" if r.note else ""))
         for chunk in r.bad_chunks[:20]:
             click.echo(f"             bad chunk {chunk}")

@@ -413,7 +413,7 @@ def test_a_tile_failing_twice_is_named_the_rest_kept_exit_3_and_a_rerun_redoes_o
     assert sorted(p.name for p in records.glob("t*")) == ["t0000_0000", "t0000_0001", "t0001_0001"]
     status = ihs("status", cfg)
     line = next(l for l in status.stdout.splitlines() if l.strip().startswith("stage2"))
-    assert "unfinished" in line and "matches the configuration" in line and "3/4 tiles" in line
+    assert "unfinished" in line and "matches the configuration" in line and "; tiles 3/4" in line and "met tiles 1/1" in line
 
     rerun = ihs("run", cfg, "--stages", "stage2")
     assert rerun.returncode == 0, rerun.stderr[-2000:]

@@ -29,35 +29,39 @@ class StoreReport:
     path: Path
     state: str                 # absent | complete | unfinished | damaged
     matches: bool | None       # fingerprint equals what the configuration asks (None: absent)
-    tiles_done: int = 0
-    tiles_total: int = 0
+    tiles: dict = field(default_factory=dict)   # {kind: (recorded, expected)}, see tile_progress
     bad_chunks: list = field(default_factory=list)
     note: str = ""
 
 
-def _tile_totals(path: Path) -> tuple[int, int]:
-    """(recorded, expected) tile counts of a store (expected from its grid, tile size and variables)."""
+_PREFIX_NAMES = {"": "tiles", "met_": "met tiles", "iqr_": "IQR tiles"}
+
+
+def tile_progress(path: Path) -> dict[str, tuple[int, int]]:
+    """``{kind: (recorded, expected)}`` per kind of tile record of a store (``tiles``, ``met tiles``,
+    ``IQR tiles`` …), expected from the store's grid and tile size."""
     import zarr
 
     from ..io.cube import finished_tiles
 
     group = zarr.open_group(path, mode="r")
-    done = finished_tiles(path)
     tile = int(group.attrs.get("ihs_tile_size", 0) or 0)
-    if not tile:
-        return len(done), 0
-    tile_records = [m.group(1) for m in map(_TILE_RECORD.match, done) if m]
-    prefixes = set(tile_records) or {""}
-    done = tile_records
+    if not tile or "lat" not in group:
+        return {}
+    done: dict[str, int] = {}
+    for name in finished_tiles(path):
+        m = _TILE_RECORD.match(name)
+        if m:
+            done[m.group(1)] = done.get(m.group(1), 0) + 1
     ny, nx = group["lat"].shape[0], group["lon"].shape[0]
-    per_grid = -(-ny // tile) * -(-nx // tile)
-    total = 0
-    for prefix in prefixes:
+    out = {}
+    for prefix in sorted(done or {"": 0}):
         if prefix == "met_" and "met_lat" in group:
-            total += -(-group["met_lat"].shape[0] // tile) * -(-group["met_lon"].shape[0] // tile)
+            total = -(-group["met_lat"].shape[0] // tile) * -(-group["met_lon"].shape[0] // tile)
         else:
-            total += per_grid
-    return len(done), total
+            total = -(-ny // tile) * -(-nx // tile)
+        out[_PREFIX_NAMES.get(prefix, prefix + "tiles")] = (done.get(prefix, 0), total)
+    return out
 
 
 def _tile_of_chunk(array_dims: tuple, key: str, records: set[str]) -> list[str]:
@@ -128,14 +132,14 @@ def check_run(config: RunConfig, *, verify: bool = False) -> list[StoreReport]:
             state = "complete" if got is not None else "unfinished"
             reports.append(StoreReport(spec.name, path, state, matches))
             continue
-        done, total = _tile_totals(path)
-        report = StoreReport(spec.name, path, "complete" if is_complete(path) else "unfinished", matches, done, total)
+        report = StoreReport(spec.name, path, "complete" if is_complete(path) else "unfinished", matches,
+                             tile_progress(path))
         if path.name.endswith(".partial"):
             report.note = "being built or interrupted; a rerun with the same settings resumes it"
         if verify:
             report.bad_chunks = verify_store(path)
             if report.bad_chunks:
                 report.state = "damaged"
-                report.tiles_done, _ = _tile_totals(path)
+                report.tiles = tile_progress(path)
         reports.append(report)
     return reports
