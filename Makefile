@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ihs-installed
 EXTRAS ?= dev,ml
 
-.PHONY: demo test bench install clean-demo
+.PHONY: demo test bench install clean-demo horovod
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ihs run examples/demo.yaml
 
-test: $(STAMP)
+# Horovod 0.28.1 built from its sdist with C++17 for the venv's torch (cached wheel; see DEVELOPERS.md)
+horovod: $(STAMP)
+	scripts/build-horovod.sh $(VENV)
+
+test: $(STAMP) horovod
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -143,10 +143,12 @@ def info_cmd(store):
 def _register_optional_commands() -> None:
     """Commands that live beside their sub-packages."""
     from .allocation.cli import allocate_command
+    from .ml.cli import train_command
     from .synth.cli import synth_command
 
     main.add_command(synth_command, "synth")
     main.add_command(allocate_command, "allocate")
+    main.add_command(train_command, "train")
 
 
 _register_optional_commands()
