@@ -88,8 +88,6 @@ def one_rank(tiny_stores):
 
 
 def test_ddp_two_ranks_equal_one_rank_with_the_global_batch(tiny_stores, one_rank):
-    import torch
-
     config = _run(tiny_stores, "ddp", **K_STEPS)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
@@ -107,7 +105,6 @@ def test_ddp_two_ranks_equal_one_rank_with_the_global_batch(tiny_stores, one_ran
     init = build_model(ModelSpec(**state["spec"]), seed=0).state_dict()
     moved = max(float((state["state_dict"][k] - init[k]).abs().max()) for k in init)
     assert moved > 1e-3
-    assert torch.equal(state["state_dict"]["bottleneck.cell.w_ci"], state["state_dict"]["bottleneck.cell.w_ci"])
 
 
 def test_horovod_two_ranks_equal_one_rank_with_the_global_batch(tiny_stores, one_rank):
@@ -127,7 +124,7 @@ def test_horovod_two_ranks_equal_one_rank_with_the_global_batch(tiny_stores, one
 
 
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_stores):
-    long = {"steps": 24, "checkpoint_every": 2, "val_every": 6, "patience": 100}
+    long = {"steps": 12, "checkpoint_every": 2, "val_every": 4, "patience": 100}
     whole = _run(tiny_stores, "whole", **long)
     _cli("train", whole, "--no-validate")
     killed = _run(tiny_stores, "killed", **long)
@@ -142,7 +139,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_stores):
     assert proc.returncode == -signal.SIGKILL
     assert not (killed.with_suffix("") / "uconvlstm" / "model.pt").exists(), "the run finished before the kill"
     steps_at_kill = max(int(p.stem.split("_")[1]) for p in ckpt.glob("step_*.pt"))
-    assert steps_at_kill < 24
+    assert steps_at_kill < 12
     out = _cli("train", killed, "--no-validate").stdout
     assert f"resuming from step_{steps_at_kill:06d}.pt" in out
     a, b = _state(whole), _state(killed)
@@ -152,17 +149,17 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tiny_stores):
 
     ma = pd.read_csv(whole.with_suffix("") / "uconvlstm" / "metrics.csv")
     mb = pd.read_csv(killed.with_suffix("") / "uconvlstm" / "metrics.csv")
-    assert list(ma["step"]) == list(mb["step"]) == list(range(1, 25))
+    assert list(ma["step"]) == list(mb["step"]) == list(range(1, 13))
     np.testing.assert_array_equal(ma["loss"].to_numpy(), mb["loss"].to_numpy())
 
 
 def test_stage3_with_the_model_writes_eq_10_and_the_validation(tiny_stores):
     import pandas as pd
 
-    config = _run(tiny_stores, "stage3", steps=12, val_every=6, checkpoint_every=6)
+    config = _run(tiny_stores, "stage3", steps=8, val_every=4, checkpoint_every=4, patience=10)
     run_dir = config.with_suffix("")
     out = _cli("run", config, "--stages", "stage3", "--cluster", "none").stdout
-    assert "trained 12 steps" in out
+    assert "trained 8 steps" in out
     s2 = xr.open_zarr(run_dir / "stage2.zarr")
     s1 = xr.open_zarr(run_dir / "stage1.zarr")
     s3 = xr.open_zarr(run_dir / "stage3.zarr")
@@ -181,6 +178,9 @@ def test_stage3_with_the_model_writes_eq_10_and_the_validation(tiny_stores):
     assert list(table["method"]) == ["kriging", "uconvlstm"]
     assert (table["rmse"] > 0).all() and table["r"].between(-1, 1).all()
     assert (run_dir / "uconvlstm" / "validation.png").is_file()
+    doc = json.loads((run_dir / "uconvlstm" / "validation.json").read_text())
+    assert doc["scores"]["uconvlstm"]["rmse"] == pytest.approx(table["rmse"][1])
+    assert doc["untrained_push_pull_base"]["n"] == doc["scores"]["kriging"]["n"] == doc["pixel_days"] > 0
     # a rerun after losing stage3.zarr reuses the model and the saved fills: same values, no training
     import shutil
 

@@ -8,7 +8,8 @@ Horovod). What makes runs reproducible and comparable:
   ``s·batch … (s+1)·batch − 1``, split over ranks as :class:`torch.utils.data.DistributedSampler`
   (no shuffle) splits them; gradients are averaged over ranks — so ``N`` ranks with ``batch / N``
   samples each take the steps one rank with ``batch`` samples takes (to float rounding);
-* checkpoints (every ``checkpoint_every`` steps; model, optimizer, step, early-stopping state) are
+* checkpoints (every ``checkpoint_every`` steps; model, optimizer, step, early-stopping state and
+  the best weights so far) are
   written by rank 0 to a temporary file and renamed, so a crash never leaves a half-written one; a
   rerun resumes from the newest and continues with the very samples an uninterrupted run would use;
 * the learning rate follows a cosine decay from ``lr`` to 0 over ``steps`` (a function of the step);
@@ -249,12 +250,8 @@ def _threads(settings: TrainSettings, dist: D.Dist) -> None:
 
 
 def train(data: StageData, settings: TrainSettings, out_dir: Path, dist: D.Dist | None = None, *, echo=print,
-          source_id: str = "", stop_after: int | None = None) -> dict:
-    """Train (or resume training) on every rank; rank 0 writes checkpoints, metrics and ``model.pt``.
-
-    ``stop_after`` ends the loop after that step without finishing (tests of resumption use a real
-    kill instead; this is for a quick look).
-    """
+          source_id: str = "") -> dict:
+    """Train (or resume training) on every rank; rank 0 writes checkpoints, metrics and ``model.pt``."""
     import torch
     from torch.utils.data import DataLoader, DistributedSampler, Subset
 
@@ -271,7 +268,7 @@ def train(data: StageData, settings: TrainSettings, out_dir: Path, dist: D.Dist 
     model = build_model(spec, seed=settings.seed).to(dist.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
-    step, best_val, bad = 0, math.inf, 0
+    step, best_val, bad, best_state, best_step = 0, math.inf, 0, None, None
     resumed_from = latest_checkpoint(ckpt_dir) if ckpt_dir.is_dir() else None
     if resumed_from is not None:
         state = load(resumed_from)
@@ -282,8 +279,15 @@ def train(data: StageData, settings: TrainSettings, out_dir: Path, dist: D.Dist 
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, best_val, bad = int(state["step"]), float(state["best_val"]), int(state["bad"])
+        best_state, best_step = state.get("best_model"), state.get("best_step")
         if dist.is_main:
             echo(f"  resuming from {resumed_from.name} (step {step})")
+            # best.pt may be newer than the checkpoint: put back the best as of the checkpoint
+            if best_state is not None:
+                save_atomic({"model": best_state, "step": state.get("best_step"), "val_loss": best_val},
+                            out_dir / "best.pt")
+            else:
+                (out_dir / "best.pt").unlink(missing_ok=True)
     raw_model = model
     model, optimizer = D.wrap(dist, model, optimizer)
 
@@ -329,36 +333,37 @@ def train(data: StageData, settings: TrainSettings, out_dir: Path, dist: D.Dist 
             if step % settings.val_every == 0 or step == settings.steps:
                 val = _validation_loss(raw_model, val_batch, dist)
                 if val < best_val * (1.0 - MIN_IMPROVEMENT):
-                    best_val, bad = val, 0
+                    best_val, bad, best_step = val, 0, step
+                    best_state = {k: v.detach().cpu().clone() for k, v in raw_model.state_dict().items()}
                     if dist.is_main:
-                        save_atomic({"model": raw_model.state_dict(), "step": step, "val_loss": val},
-                                    out_dir / "best.pt")
+                        save_atomic({"model": best_state, "step": step, "val_loss": val}, out_dir / "best.pt")
                 else:
                     bad += 1
                 stopped_early = bad >= settings.patience
             if step % settings.checkpoint_every == 0 and dist.is_main:
                 save_atomic({"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                             "best_val": best_val, "bad": bad, "settings": settings.to_dict(),
-                             "source_id": source_id}, ckpt_dir / f"step_{step:06d}.pt")
+                             "best_val": best_val, "bad": bad, "best_model": best_state, "best_step": best_step,
+                             "settings": settings.to_dict(), "source_id": source_id},
+                            ckpt_dir / f"step_{step:06d}.pt")
                 _prune(ckpt_dir)
             metrics.add({"step": step, "samples": step * global_batch, "loss": loss_mean, "val_loss": val, "lr": lr,
                          "samples_per_s": round(sps, 3), "seconds": round(now - start_time, 3)})
             progress.update(step, loss_mean, val, sps, lr, force=val is not None and not sys.stdout.isatty())
             if now - window_start > 30:
                 window_start, window_samples = now, 0
-            if stopped_early or (stop_after is not None and step >= stop_after):
+            if stopped_early:
                 break
     finally:
         progress.close()
         metrics.close()
     elapsed = time.perf_counter() - start_time
     done = step >= settings.steps or stopped_early
-    summary = {"steps": step, "stopped_early": stopped_early, "best_val_loss": best_val if best_val < math.inf
+    summary = {"steps": step, "stopped_early": stopped_early, "best_step": best_step,
+               "best_val_loss": best_val if best_val < math.inf
                else None, "seconds": round(elapsed, 2), "world": dist.world, "backend": dist.backend,
                "resumed_from": None if resumed_from is None else resumed_from.name}
     if dist.is_main and done:
-        best_file = out_dir / "best.pt"
-        weights = load(best_file)["model"] if best_file.is_file() else raw_model.state_dict()
+        weights = best_state if best_state is not None else raw_model.state_dict()
         save_atomic({"spec": spec.to_dict(), "norm": data.norm.to_dict(), "settings": settings.to_dict(),
                      "state_dict": weights, "summary": summary, "source_id": source_id,
                      "split": {"val_year": data.val_year, "scored_pixels": int(data.scored.sum())}},

@@ -76,6 +76,13 @@ def stage_data(config: RunConfig, settings, norm=None):
     return StageData(scene, split, norm=norm)
 
 
+def _device(settings):
+    """The torch device of in-process validation and inference (``stage3.uconvlstm.device``)."""
+    from ..ml.distributed import init
+
+    return init("single", settings.device).device
+
+
 def current_model(config: RunConfig, settings) -> dict | None:
     """The saved ``model.pt`` if it was trained on these stores with these learning settings, else None."""
     from ..ml.train import _learning, load
@@ -140,16 +147,24 @@ def validate_run(config: RunConfig, settings=None, *, client=None, echo=print) -
 
     settings = settings or settings_of(config)
     out = model_dir(config)
-    model, state = load_model(out / "model.pt")
+    device = _device(settings)
+    model, state = load_model(out / "model.pt", device=device)
     data = stage_data(config, settings, norm=Normalisation(**state["norm"]))
     truth = validation_truth(data)
     kriged = kriging_fill(data, store_path(config, "stage2"), model=config["stage3.kriging_model"],
                           k=config["stage3.kriging_neighbours"], variogram=config["stage3.variogram"],
                           variogram_cells=config["stage3.variogram_cells"], client=client)
-    filled = model_fill(torch_predictor(model), data, seq_len=settings.seq_len, window=settings.window,
+    filled = model_fill(torch_predictor(model, autocast=device.type == "cuda"), data, seq_len=settings.seq_len, window=settings.window,
                         overlap=settings.overlap, multiple=model.spec.multiple)
     results = {"kriging": scores(kriged, truth), "uconvlstm": scores(filled, truth)}
     table = validation_table(results)
+    base = None
+    if model.spec.base_fill:  # the same architecture untrained = its push-pull layer alone: what training added
+        from ..ml.model import build_model
+
+        untrained = build_model(model.spec, seed=settings.seed).eval().to(device)
+        base = scores(model_fill(torch_predictor(untrained, autocast=device.type == "cuda"), data, seq_len=settings.seq_len, window=settings.window,
+                                 overlap=settings.overlap, multiple=model.spec.multiple), truth)
     stats_dir = config.run_dir / "stats"
     stats_dir.mkdir(parents=True, exist_ok=True)
     _write_csv(table, stats_dir / VALIDATION_CSV)
@@ -158,6 +173,7 @@ def validate_run(config: RunConfig, settings=None, *, client=None, echo=print) -
            "days": int(data.val_days.size), "pixel_days": results["kriging"]["n"], "scores": results,
            "rmse_change_pct": 100.0 * (m_rmse - k_rmse) / k_rmse,
            "better": "uconvlstm" if m_rmse < k_rmse else "kriging",
+           "untrained_push_pull_base": base,
            "kriging": {"model": config["stage3.kriging_model"], "k": config["stage3.kriging_neighbours"],
                        "variogram": config["stage3.variogram"]},
            "training": state.get("summary", {})}
@@ -166,8 +182,9 @@ def validate_run(config: RunConfig, settings=None, *, client=None, echo=print) -
         _figures(out, data, truth, kriged, filled, results, pd.read_csv(out / "metrics.csv"))
     except Exception as err:  # noqa: BLE001 - a figure must not lose the scores
         echo(f"  validation figures not drawn: {err}")
+    base_note = "" if base is None else f"; its push-pull layer alone {base['rmse']:.3f}"
     echo(f"  held-out holes ({data.val_year}, {doc['scored_pixels']} px x {doc['days']} days): RMSE kriging "
-         f"{k_rmse:.3f}, U-ConvLSTM {m_rmse:.3f} µg/m³ ({doc['rmse_change_pct']:+.1f} %); "
+         f"{k_rmse:.3f}, U-ConvLSTM {m_rmse:.3f} µg/m³ ({doc['rmse_change_pct']:+.1f} %{base_note}); "
          f"{stats_dir / VALIDATION_CSV}")
     return doc
 
@@ -232,11 +249,10 @@ def infer_fills(config: RunConfig, data, model, settings, *, echo=print, block_d
     scene = data.scene
     seq = settings.seq_len
     block_days = block_days or seq * max(1, 64 // seq)
-    predict = torch_predictor(model)
+    predict = torch_predictor(model, autocast=next(model.parameters()).device.type == "cuda")
     flat_holes = [np.flatnonzero(h.ravel()) for h in scene.year_holes]
     parts = []
     starts = list(range(0, scene.n_days, block_days))
-    tag = f"{config['stage3.uconvlstm.seed']}"
     for start in tqdm(starts, desc="stage3 U-ConvLSTM days", unit="block", dynamic_ncols=True):
         path = out / f"block_{start:06d}.npz"
         if path.is_file():
@@ -260,7 +276,6 @@ def infer_fills(config: RunConfig, data, model, settings, *, echo=print, block_d
             np.savez(fh, **part)
         os.replace(tmp, path)
         parts.append(part)
-    del tag
     return {k: np.concatenate([p[k] for p in parts]) for k in ("day", "pixel", "value")}
 
 
@@ -292,7 +307,7 @@ def run_stage3_uconvlstm(config: RunConfig, client, echo) -> dict:
         validation = validate_run(config, settings, client=client, echo=echo)
     else:
         validation = json.loads((mdir / "validation.json").read_text()) if (mdir / "validation.json").is_file() else {}
-    model, state = load_model(mdir / "model.pt")
+    model, state = load_model(mdir / "model.pt", device=_device(settings))
     data = stage_data(config, settings, norm=Normalisation(**state["norm"]))
     stage2 = store_path(config, "stage2")
     grid = Grid.from_dataset(open_store(stage2))
