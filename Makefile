@@ -11,7 +11,7 @@ EXTRAS ?= dev,ml,export
 HPC_EXTRAS ?= mpi,slurm
 HPC_STAMP := $(VENV)/.ihs-hpc-installed
 
-.PHONY: demo test bench install install-hpc system-deps clean-demo
+.PHONY: demo test bench install install-hpc system-deps clean-demo horovod
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ install-hpc: system-deps $(HPC_STAMP)
 demo: $(STAMP)
 	$(BIN)/ihs run examples/demo.yaml
 
-test: system-deps $(HPC_STAMP)
+# Horovod 0.28.1 built from its sdist with C++17 for the venv's torch (cached wheel; see DEVELOPERS.md)
+horovod: $(STAMP)
+	scripts/build-horovod.sh $(VENV)
+
+test: system-deps $(HPC_STAMP) horovod
 	sh scripts/install-chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -277,6 +277,8 @@ def _register_optional_commands() -> None:
                                   "Allocate a regional PM2.5 reduction over cities by minimising the Gini sum."))
     main.add_command(_LazyCommand("export", "ihs_hpc.export.cli:export_command",
                                   "Export a run's results as GeoTIFF, NetCDF-CF, GeoPackage/GeoJSON and CSV/Excel."))
+    main.add_command(_LazyCommand("train", "ihs_hpc.ml.cli:train_command",
+                                  "Train the stage-3 U-ConvLSTM on a run's background pixels (single, DDP, Horovod)."))
 
 
 _register_optional_commands()

@@ -43,6 +43,8 @@ _NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "cluster.interface": (str,),
     "cluster.adapt_minimum_jobs": (int,),
     "cluster.adapt_maximum_jobs": (int,),
+    "stage3.uconvlstm.val_year": (int,),
+    "stage3.uconvlstm.threads": (int,),
 }
 #: Keys that accept several types whatever their default.
 _EXPLICIT_TYPES: dict[str, tuple[type, ...]] = {"cluster.memory_limit": (str, int)}
@@ -57,7 +59,10 @@ _CHOICES: dict[str, tuple] = {
     "prep.variogram": ("local", "global"),
     "stage3.kriging_model": ("exponential", "spherical", "gaussian", "linear"),
     "stage3.variogram": ("local", "global"),
-    "stage3.method": ("kriging",),
+    "stage3.method": ("kriging", "uconvlstm"),
+    "stage3.uconvlstm.holes": ("year", "union"),
+    "stage3.uconvlstm.backend": ("single", "ddp", "horovod"),
+    "stage3.uconvlstm.device": ("auto", "cpu", "cuda"),
 }
 
 

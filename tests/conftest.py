@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# OpenMP threads that spin while waiting make torch 10x slower on shared cores; must precede torch's import
+# (requires_torch below imports it); ihs_hpc.ml sets the same default for the ihs command.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("IHS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 REFERENCE_FIXTURES = SHARED_DATA / "reference_fixtures"

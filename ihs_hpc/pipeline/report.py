@@ -310,6 +310,21 @@ def run_report(config: RunConfig, client, echo) -> dict:
             s.tables.append(("Annual, estimate against truth", ta.set_index("year")))
         sections.append(s)
 
+    # --- stage 3: the U-ConvLSTM and kriging on the same held-out holes (ihs_hpc/pipeline/stage3_model.py)
+    validation = _csv(stats_dir, "stage3_validation")
+    if validation is not None:
+        s = Section("Stage 3: U-ConvLSTM and kriging on held-out background holes",
+                    "Both methods fill the same holes, cut in the shapes of real IHS areas into the background of "
+                    "validation blocks, on every day of a year the model never trained on; scores over the hidden "
+                    "background pixel-days (µg m⁻³). The method with the lower RMSE is the default of stage3.method.")
+        for name, caption in (("validation.png", "Held-out holes and fills against the hidden values."),
+                              ("training.png", "Training and validation loss of the U-ConvLSTM.")):
+            if (run_dir / "uconvlstm" / name).is_file():
+                shutil.copyfile(run_dir / "uconvlstm" / name, fig_dir / f"stage3_{name}")
+                s.figures.append((f"figures/stage3_{name}", caption))
+        s.tables.append(("Held-out holes", validation.set_index("method")))
+        sections.append(s)
+
     # --- allocation (seed 003), optional
     lorenz = run_dir / "allocation" / "lorenz_curves.png"
     if lorenz.is_file():

@@ -29,6 +29,11 @@ UNITS = "ug m-3"
 def run_stage3(config: RunConfig, client, echo) -> dict:
     from .run import store_path
 
+    if config["stage3.method"] == "uconvlstm":  # the seed's U-ConvLSTM: ihs_hpc/pipeline/stage3_model.py
+        from .stage3_model import run_stage3_uconvlstm
+
+        return run_stage3_uconvlstm(config, client, echo)
+
     from .plan import stamp, staging_path
 
     final = store_path(config, "stage3")

@@ -362,7 +362,7 @@ def run_stats(config: RunConfig, client, echo) -> dict:
                    + [f"IHS {i}" for i in ihs_ids])
 
     out_dir = begin_output_dir(config, "stats")
-    _copy_prep_table(config, out_dir)
+    _copy_stage_tables(config, out_dir)
     sums_path, maps_path, trends_path = out_dir / SUM_STORE, out_dir / MAPS_STORE, out_dir / TRENDS_STORE
     truth_totals = None
     fingerprint = _fingerprint((cubes_path, stage1_path, stage3_path), tile_size)
@@ -404,18 +404,21 @@ def run_stats(config: RunConfig, client, echo) -> dict:
     return headline
 
 
-def _copy_prep_table(config: RunConfig, out_dir: Path) -> None:
-    """The prep stage's per-day table (removed and filled values), beside the other tables."""
+def _copy_stage_tables(config: RunConfig, out_dir: Path) -> None:
+    """Tables other stages keep with their outputs, beside the statistics: prep's per-day removed and
+    filled values, stage 3's held-out-hole validation (U-ConvLSTM against kriging)."""
     import shutil
 
     from .prep import DAILY_TABLE
+    from .run import store_path
+    from .stage3_model import VALIDATION_CSV, model_dir
 
+    tables = [model_dir(config) / VALIDATION_CSV] if config["stage3.method"] == "uconvlstm" else []
     if config["prep.enabled"]:
-        from .run import store_path
-
-        table = store_path(config, "prep") / DAILY_TABLE
+        tables.append(store_path(config, "prep") / DAILY_TABLE)
+    for table in tables:
         if table.is_file():
-            shutil.copyfile(table, out_dir / DAILY_TABLE)
+            shutil.copyfile(table, out_dir / table.name)
 
 
 def _city_of_ihs(cubes, n_city: int) -> np.ndarray:
