@@ -149,36 +149,38 @@ class Run:
             return run_pipeline(self.config, client, stages=selected, echo=echo, rerun_changed=rerun_changed,
                                 cluster=None if client is not None else self._cluster(echo))
 
+    # One method per stage: ``run.stage2()`` is ``run.run(["stage2"])`` (keywords and the summary
+    # returned as :meth:`run`); the CLI's stage commands (``ihs stage2 my.yaml``) call the same.
     def input(self, **kwargs) -> dict:
-        """Make ``RUN/cubes.zarr`` from the configured input (``ihs ingest``); keywords as :meth:`run`."""
+        """Make ``RUN/cubes.zarr`` from the configured input (``ihs ingest``); see :meth:`run`."""
         return self.run(["input"], **kwargs)
 
     def prep(self, **kwargs) -> dict:
-        """IQR outlier removal and kriging gap fill (seed 000 §2.3.1, ``RUN/prep.zarr``); as :meth:`run`."""
+        """IQR outlier removal and kriging gap fill (seed 000 §2.3.1, ``RUN/prep.zarr``); see :meth:`run`."""
         return self.run(["prep"], **kwargs)
 
     def stage1(self, **kwargs) -> dict:
-        """IHS radiation areas by region growing (seed 000 §2.3.2, ``RUN/stage1.zarr``); as :meth:`run`."""
+        """IHS radiation areas by region growing (seed 000 §2.3.2, ``RUN/stage1.zarr``); see :meth:`run`."""
         return self.run(["stage1"], **kwargs)
 
     def stage2(self, **kwargs) -> dict:
-        """STL baselines and regression on meteorology (seed 000 eqs. 1–4, ``RUN/stage2.zarr``); as :meth:`run`."""
+        """STL baselines, regression on meteorology (seed 000 eqs. 1–4, ``RUN/stage2.zarr``); see :meth:`run`."""
         return self.run(["stage2"], **kwargs)
 
     def stage3(self, **kwargs) -> dict:
-        """Background PM2.5 in IHS areas and IHS-related PM2.5 (seed 000 eq. 10, ``RUN/stage3.zarr``); as :meth:`run`."""
+        """Background fill of IHS areas and IHS PM2.5 (seed 000 eq. 10, ``RUN/stage3.zarr``); see :meth:`run`."""
         return self.run(["stage3"], **kwargs)
 
     def stats(self, **kwargs) -> dict:
-        """Statistics tables (seed 000 §2.3.5, ``RUN/stats/``); as :meth:`run`."""
+        """Statistics tables (seed 000 §2.3.5, ``RUN/stats/``); see :meth:`run`."""
         return self.run(["stats"], **kwargs)
 
     def allocate(self, **kwargs) -> dict:
-        """City reduction targets by minimised Gini (seed 003, ``RUN/allocation/``); as :meth:`run`."""
+        """City reduction targets by minimised Gini (seed 003, ``RUN/allocation/``); see :meth:`run`."""
         return self.run(["allocate"], **kwargs)
 
     def report(self, **kwargs) -> dict:
-        """Figures and the HTML report (``RUN/report/``); as :meth:`run`."""
+        """Figures and the HTML report (``RUN/report/``); see :meth:`run`."""
         return self.run(["report"], **kwargs)
 
     # ------------------------------------------------------------------ reading
@@ -202,13 +204,34 @@ class Run:
         return check_run(self.config, verify=verify)
 
     def lock_holder(self) -> dict | None:
-        """Who holds the run directory's lock (PID, host, start), or None."""
+        """Who holds the run directory's lock.
+
+        Returns
+        -------
+        dict or None
+            PID, host and start time of the holder (:class:`ihs_hpc.pipeline.lock.RunLock`); None when free.
+        """
         from .pipeline.lock import RunLock
 
         return RunLock(self.run_dir).holder()
 
     def store_path(self, stage: str) -> Path:
-        """Path of the Zarr store a stage writes (``input`` → ``cubes.zarr``, ``stage2`` → ``stage2.zarr``)."""
+        """Path of the Zarr store a stage writes.
+
+        Parameters
+        ----------
+        stage : str
+            ``input`` (``cubes.zarr``), ``prep``, ``stage1``, ``stage2`` or ``stage3``.
+
+        Returns
+        -------
+        pathlib.Path
+
+        Raises
+        ------
+        ihs_hpc.errors.ConfigError
+            ``stage`` writes no Zarr store.
+        """
         from .errors import ConfigError
         from .pipeline.run import STORE_NAMES, store_path
 

@@ -24,7 +24,13 @@ class SharedDataError(ConfigError):
 
 
 def shared_data_dir() -> Path | None:
-    """The folder named by ``$IHS_SHARED_DATA``, or None when the variable is unset or empty."""
+    """The shared data folder.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder ``$IHS_SHARED_DATA`` names; None when the variable is unset or empty.
+    """
     value = os.environ.get(ENV_VAR, "").strip()
     return Path(value).expanduser() if value else None
 
@@ -65,7 +71,17 @@ def shared_data_file(relative: str, *, needed_for: str) -> Path:
 
 
 def optional_shared_data_file(relative: str, *, needed_for: str) -> Path | None:
-    """Path of a shared data file that has a documented stand-in: None when ``IHS_SHARED_DATA`` is unset.
+    """Path of a shared data file that has a documented stand-in (the analytic terrain, say).
+
+    Parameters
+    ----------
+    relative, needed_for : str
+        As :func:`shared_data_file`.
+
+    Returns
+    -------
+    pathlib.Path or None
+        None when ``IHS_SHARED_DATA`` is unset.
 
     Raises
     ------

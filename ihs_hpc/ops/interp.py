@@ -118,6 +118,20 @@ def bilinear_weights(src_lat, src_lon, dst_lat, dst_lon, *, tolerance: float = 1
     Source arrays are 1-D cell-centre coordinates in either order; targets are 1-D too and the
     result is ordered row-major over ``(len(dst_lat), len(dst_lon))``.
 
+    Parameters
+    ----------
+    src_lat, src_lon : array_like, 1-D
+        Source cell centres.
+    dst_lat, dst_lon : array_like, 1-D
+        Target cell centres.
+    tolerance : float
+        As :func:`axis_weights`.
+
+    Returns
+    -------
+    index, weight : ndarray, shape (len(dst_lat) * len(dst_lon), 4)
+        As :func:`corner_weights`.
+
     Raises
     ------
     ValueError, CoverageError

@@ -152,7 +152,31 @@ def stl_settings(period, seasonal=7, trend=None, low_pass=None, seasonal_deg=1, 
 
 # --------------------------------------------------------------------------- input handling
 def as_series_batch(x, period: int):
-    """``x`` as a C-contiguous float64 (n_series, n) array, plus its leading shape and dtype."""
+    """Validate STL input and flatten it to a batch of series.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., N)
+        Series on the last axis; float32, float64 or integers.
+    period : int
+        Seasonal period (``N >= 2 * period`` is required).
+
+    Returns
+    -------
+    batch : ndarray of float64, shape (n_series, N)
+        C-contiguous.
+    lead : tuple of int
+        The leading shape of ``x``.
+    out_dtype : numpy.dtype
+        The dtype results are returned in (float32 or float64).
+
+    Raises
+    ------
+    TypeError
+        Non-numeric input.
+    ValueError
+        A 0-d input, too short series, NaN or inf (with the number of series affected).
+    """
     if isinstance(x, np.ndarray):
         arr = x
     else:
@@ -188,7 +212,22 @@ def as_series_batch(x, period: int):
 @functools.lru_cache(maxsize=32)
 def kernel_plans(n: int, period: int, seasonal: int, seasonal_deg: int, seasonal_jump: int, trend: int,
            trend_deg: int, trend_jump: int, low_pass: int, low_pass_deg: int, low_pass_jump: int):
-    """Kernel plans (seasonal, low-pass, trend smoothers) for series of length ``n``, cached."""
+    """Loess plans of the numba kernel for series of length ``n`` (cached, read-only).
+
+    Parameters
+    ----------
+    n : int
+        Series length.
+    period, seasonal, seasonal_deg, seasonal_jump, trend, trend_deg, trend_jump, low_pass, low_pass_deg, \
+low_pass_jump : int
+        Resolved settings (:class:`STLSettings`).
+
+    Returns
+    -------
+    tuple of ndarray
+        Seasonal plans, then the low-pass and trend smoother plans
+        (:func:`ihs_hpc.kernels.stl.seasonal_plans`, :func:`ihs_hpc.kernels.stl.smoother_plan`).
+    """
     plans = (_kernel.seasonal_plans(n, period, seasonal, seasonal_deg, seasonal_jump)
              + _kernel.smoother_plan(n, low_pass, low_pass_deg, low_pass_jump)
              + _kernel.smoother_plan(n, trend, trend_deg, trend_jump))
@@ -199,6 +238,12 @@ def kernel_plans(n: int, period: int, seasonal: int, seasonal_deg: int, seasonal
 
 def stl_direct(batch: np.ndarray, settings: STLSettings):
     """Run the numba kernel on a float64 (n_series, n) batch (no validation: internal fast path).
+
+    Parameters
+    ----------
+    batch : ndarray of float64, shape (n_series, n)
+        C-contiguous series, as :func:`as_series_batch` returns them.
+    settings : STLSettings
 
     Returns
     -------

@@ -35,7 +35,14 @@ BTH_URBAN_CENTRES = {
 def shared_cities_path() -> Path:
     """The BTH city polygons, ``$IHS_SHARED_DATA/bth_boundaries/bth_13_cities_cnmaps.geojson``.
 
-    Raises :class:`ihs_hpc.shared_data.SharedDataError` when ``IHS_SHARED_DATA`` is unset or lacks the file.
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ihs_hpc.shared_data.SharedDataError
+        ``IHS_SHARED_DATA`` is unset or lacks the file.
     """
     return shared_data_file("bth_boundaries/bth_13_cities_cnmaps.geojson",
                             needed_for="the 'bth' city layout (use a preset with cities='voronoi' to do without)")

@@ -31,9 +31,17 @@ SEA_LEVEL_M = -3.0
 
 
 def shared_dem_path() -> Path | None:
-    """The coarse DEM of China, ``$IHS_SHARED_DATA/dem/china-dem.nc``; None when ``IHS_SHARED_DATA`` is unset.
+    """The coarse DEM of China, ``$IHS_SHARED_DATA/dem/china-dem.nc``.
 
-    Raises :class:`ihs_hpc.shared_data.SharedDataError` when the variable is set but the file is not there.
+    Returns
+    -------
+    pathlib.Path or None
+        None when ``IHS_SHARED_DATA`` is unset (the terrain then uses its analytic base).
+
+    Raises
+    ------
+    ihs_hpc.shared_data.SharedDataError
+        ``IHS_SHARED_DATA`` is set but the file is not there.
     """
     return optional_shared_data_file("dem/china-dem.nc", needed_for="the synthetic terrain's realistic base")
 
@@ -86,7 +94,7 @@ def base_elevation(lat, lon, path: Path | None = None):
 
 
 def _bilinear(ys, xs, values, y, x):
-    """Bilinear interpolation of ``values`` on the axes ``ys``, ``xs`` at points ``(y, x)`` (:mod:`ihs_hpc.ops.interp`)."""
+    """Bilinear interpolation (:mod:`ihs_hpc.ops.interp`) of ``values`` on the axes ``ys``, ``xs`` at points ``(y, x)``."""
     iy, wy = axis_weights(ys, y, name="latitude")
     ix, wx = axis_weights(xs, x, name="longitude")
     index, weight = corner_weights(iy, wy, ix, wx, len(xs))
@@ -94,7 +102,18 @@ def _bilinear(ys, xs, values, y, x):
 
 
 def base_source(path: Path | None = None) -> str:
-    """What the terrain's base is: the shared coarse DEM or the analytic stand-in (recorded as ``dem_base``)."""
+    """What the terrain's base is (recorded in a scene's ``dem_base`` attribute).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The coarse DEM; default :func:`shared_dem_path`.
+
+    Returns
+    -------
+    str
+        The shared coarse DEM, or the analytic stand-in.
+    """
     path = shared_dem_path() if path is None else Path(path)
     real = path is not None and path.exists()
     return "china-dem.nc (0.2 deg, cnmaps sample data) + fractal texture" if real else "analytic + fractal texture"

@@ -17,27 +17,85 @@ PAPER_DOI = "doi:10.3390/atmos15010131"
 
 
 def is_labelled(obj) -> bool:
-    """True when ``obj`` is an :class:`xarray.DataArray` or :class:`xarray.Dataset`."""
+    """Whether ``obj`` is an xarray object (without importing xarray when nothing has).
+
+    Parameters
+    ----------
+    obj : object
+
+    Returns
+    -------
+    bool
+        True for an :class:`xarray.DataArray` or :class:`xarray.Dataset`.
+    """
     xr = sys.modules.get("xarray")
     return xr is not None and isinstance(obj, (xr.DataArray, xr.Dataset))
 
 
 def reject_dim_for_arrays(func_name: str, dim, name: str = "dim") -> None:
-    """``dim=`` is for xarray input; numpy input takes ``axis`` (or its series on the last axis)."""
+    """Refuse ``dim=`` for numpy input, which takes ``axis`` (or its series on the last axis).
+
+    Parameters
+    ----------
+    func_name : str
+        Public name, for the message.
+    dim : str or None
+        What the caller passed.
+    name : str
+        The keyword's name (``"dim"``, ``"dims"``).
+
+    Raises
+    ------
+    TypeError
+        ``dim`` is not None.
+    """
     if dim is not None:
         raise TypeError(f"{func_name}: {name}={dim!r} applies to xarray input only; a numpy array takes its "
                         f"series along `axis` (see the numpy function ihs_hpc.ops / ihs_hpc.stats)")
 
 
 def reject_axis_for_labelled(func_name: str, axis, default=-1) -> None:
-    """``axis`` is for numpy input; xarray input names its dimension with ``dim=``."""
+    """Refuse a non-default ``axis`` for xarray input, which names its dimension with ``dim=``.
+
+    Parameters
+    ----------
+    func_name : str
+        Public name, for the message.
+    axis : int
+        What the caller passed.
+    default : int
+        The numpy function's default.
+
+    Raises
+    ------
+    TypeError
+        ``axis`` is not the default.
+    """
     if axis != default:
         raise TypeError(f"{func_name}: axis={axis!r} applies to numpy input only; name the dimension of an "
                         f"xarray object with dim=")
 
 
 def require_dataarray(func_name: str, obj, arg: str = "x"):
-    """``obj`` itself when it is a DataArray; a clear error otherwise."""
+    """``obj`` itself when it is a DataArray.
+
+    Parameters
+    ----------
+    func_name : str
+        Public name, for the message.
+    obj : object
+    arg : str
+        Argument name, for the message.
+
+    Returns
+    -------
+    xarray.DataArray
+
+    Raises
+    ------
+    TypeError
+        ``obj`` is another type (a Dataset, say), named in the message.
+    """
     import xarray as xr
 
     if not isinstance(obj, xr.DataArray):
@@ -47,7 +105,17 @@ def require_dataarray(func_name: str, obj, arg: str = "x"):
 
 
 def check_core_dims(func_name: str, obj, dims: Sequence[str], arg: str = "x") -> None:
-    """Each of ``dims`` is a dimension of ``obj`` and, with dask data, lies in a single chunk.
+    """Check that each of ``dims`` is a dimension of ``obj`` and, with dask data, lies in a single chunk.
+
+    Parameters
+    ----------
+    func_name : str
+        Public name, for the message.
+    obj : xarray.DataArray or xarray.Dataset
+    dims : sequence of str
+        The function's core dimensions.
+    arg : str
+        Argument name, for the message.
 
     Raises
     ------
@@ -68,17 +136,37 @@ def check_core_dims(func_name: str, obj, dims: Sequence[str], arg: str = "x") ->
             shown = ", ".join(str(s) for s in sizes[:4]) + (", ..." if len(sizes) > 4 else "")
             raise ValueError(
                 f"{func_name}: dimension {dim!r} of {arg} is split into {len(sizes)} dask chunks ({shown}); each "
-                f"chunk must hold whole series along {dim!r}. Rechunk first, e.g. {arg}.chunk({{{dim!r}: -1}}), "
-                f"and chunk the other dimensions instead (it is not rechunked for you: that can multiply memory)")
+                f"chunk must hold the whole of {dim!r}, a core dimension of {func_name}. Rechunk first, e.g. "
+                f"{arg}.chunk({{{dim!r}: -1}}), and chunk the other dimensions instead (it is not rechunked for "
+                f"you: that can multiply memory)")
 
 
 def float_dtype(obj) -> np.dtype:
-    """The float dtype the numpy functions return for ``obj`` (float32/float64 kept, others float64)."""
+    """The float dtype the numpy functions return for ``obj``.
+
+    Parameters
+    ----------
+    obj : array-like with a ``dtype``
+
+    Returns
+    -------
+    numpy.dtype
+        ``obj.dtype`` when float32 or float64, else float64.
+    """
     return obj.dtype if obj.dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
 def transpose_like(result, template):
-    """``result`` with the dimensions it shares with ``template`` in ``template``'s order, others after."""
+    """Put the dimensions ``result`` shares with ``template`` in ``template``'s order (others after).
+
+    Parameters
+    ----------
+    result, template : xarray.DataArray or xarray.Dataset
+
+    Returns
+    -------
+    Same type as ``result``
+    """
     order = [d for d in template.dims if d in result.dims]
     return result.transpose(*order, ...)
 
@@ -139,6 +227,20 @@ def _only_output(func, *args, **kwargs):
 
 
 def describe(variable, long_name: str, units: str | None = None, **extra):
-    """Set CF ``long_name`` (and ``units`` when given) and any other attributes on ``variable``."""
+    """Set CF ``long_name``, ``units`` (when given) and other attributes on ``variable``.
+
+    Parameters
+    ----------
+    variable : xarray.DataArray
+    long_name : str
+    units : str, optional
+    **extra
+        Further attributes.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``variable`` itself (attributes updated in place).
+    """
     variable.attrs.update({"long_name": long_name, **({"units": units} if units is not None else {}), **extra})
     return variable

@@ -120,14 +120,10 @@ def sens_slope(x, alpha=0.05, axis=-1, *, dim=None):
 
     Parameters
     ----------
-    x : numpy.ndarray or xarray.DataArray
+    x, axis, dim
         As :func:`mann_kendall`.
     alpha : float, default 0.05
         1 - confidence level of the interval.
-    axis : int, default -1
-        numpy only.
-    dim : str, optional
-        DataArray only: the series dimension (default ``"time"``).
 
     Returns
     -------
