@@ -20,6 +20,10 @@ operator pays: it is already cached (memory or disk), or the batch holds at leas
 less as a GEMM than in the kernel (true for the usual daily series with a yearly
 period; false for short windows on long series). See
 :func:`ihs_hpc.ops.stl_operator.operator_pays`.
+
+Settings (:func:`stl_settings`), input validation and the kernel path (:func:`stl_direct`) live in
+:mod:`ihs_hpc.ops.stl_core`, which the operator module uses too: neither STL module imports the
+other's internals. Labelled (xarray) input: :func:`ihs_hpc.stl`.
 """
 from __future__ import annotations
 
