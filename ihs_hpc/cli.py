@@ -1,7 +1,6 @@
 """The ``ihs`` command line: thin — parse, build the configuration, call the pipeline, show progress."""
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -16,23 +15,15 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _load(config_path, **overrides):
-    from .config import load_config
+def _open_run(source, cluster=None, workers=None):
+    """The :class:`~ihs_hpc.run_directory.Run` of a YAML or run directory; its configuration errors end the command."""
     from .errors import IhsError
+    from .run_directory import Run
 
     try:
-        return load_config(config_path, overrides={k: v for k, v in overrides.items() if v} or None)
+        return Run(source, cluster=cluster, workers=workers, echo=click.echo)
     except IhsError as err:
         _fail(str(err), err.exit_code)
-
-
-def _cluster_overrides(cluster, workers):
-    cl = {}
-    if cluster:
-        cl["kind"] = cluster
-    if workers:
-        cl["n_workers"] = workers
-    return cl
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,35 +69,15 @@ def run_cmd(config_path, stages, rerun_changed, cluster, workers):
 
 
 def _run_stages(config_path, selected, cluster, workers, rerun_changed=False):
-    import dask.config
-
     from .errors import IhsError
-    from .pipeline.run import needs_cluster, run_pipeline
+    from .pipeline.run import needs_cluster
 
     if cluster is None and selected and not needs_cluster(selected):
         cluster = "none"  # e.g. `ihs ingest`: reading files runs in this process; no workers to start
-    config = _load(config_path, cluster=_cluster_overrides(cluster, workers))
-    click.echo(f"ihs {__version__}: run directory {config.run_dir}")
-
-    def start_cluster():
-        from .cluster import get_client
-
-        return get_client(config["cluster.kind"], n_workers=config["cluster.n_workers"],
-                          threads_per_worker=config["cluster.threads_per_worker"],
-                          memory_limit=config["cluster.memory_limit"],
-                          dashboard_address=config["cluster.dashboard_address"], interface=config["cluster.interface"],
-                          slurm=config["cluster.slurm"], adapt_minimum_jobs=config["cluster.adapt_minimum_jobs"],
-                          adapt_maximum_jobs=config["cluster.adapt_maximum_jobs"], echo=click.echo)
-
+    run = _open_run(config_path, cluster, workers)
+    click.echo(f"ihs {__version__}: run directory {run.run_dir}")
     try:
-        with dask.config.set({"ihs.progress": config["progress"]}), contextlib.ExitStack() as stack:
-            client = None
-            if config["cluster.kind"] == "mpi":
-                # dask-mpi: inside get_client the ranks other than 1 become the scheduler and the workers
-                # and never return; only the client rank goes on to take the run directory's lock
-                client = stack.enter_context(start_cluster())
-            summary = run_pipeline(config, client, stages=selected, echo=click.echo, rerun_changed=rerun_changed,
-                                   cluster=None if client is not None else start_cluster)
+        summary = run.run(selected, rerun_changed=rerun_changed)
     except IhsError as err:
         _fail(str(err), err.exit_code)
     except (ValueError, RuntimeError, OSError) as err:
@@ -179,24 +150,6 @@ def info_cmd(store):
         click.echo(f"  {name:<26} {str(var.dims):<32} {str(var.dtype):<8} {units:<10} {long_name}")
 
 
-def _config_of(run: str):
-    """A run's configuration from its YAML, or from ``RUN/config.yaml`` when given the run directory."""
-    from .config import load_config
-    from .errors import IhsError
-
-    path = Path(run)
-    try:
-        if path.is_dir():
-            if not (path / "config.yaml").is_file():
-                _fail(f"{path}: no config.yaml (not a run directory, or no run got past its checks yet)")
-            config = load_config(path / "config.yaml")
-            config.run_dir = path.resolve()
-            return config
-        return load_config(path)
-    except IhsError as err:
-        _fail(str(err), err.exit_code)
-
-
 def _print_reports(reports) -> bool:
     problems = False
     for r in reports:
@@ -215,13 +168,12 @@ def _print_reports(reports) -> bool:
 @click.argument("run", type=click.Path(exists=True))
 def status_cmd(run):
     """What each stage of RUN (a run directory or its YAML) has done: state, fingerprint, tiles done."""
-    from .pipeline.check import check_run
     from .pipeline.lock import RunLock
 
-    config = _config_of(run)
-    holder = RunLock(config.run_dir).holder()
-    click.echo(f"{config.run_dir}" + (f": in use by {RunLock.describe(holder)}" if holder else ""))
-    _print_reports(check_run(config))
+    handle = _open_run(run)
+    holder = handle.lock_holder()
+    click.echo(f"{handle.run_dir}" + (f": in use by {RunLock.describe(holder)}" if holder else ""))
+    _print_reports(handle.status())
 
 
 @main.command("check")
@@ -235,11 +187,10 @@ def check_cmd(run, verify):
     made from other settings.
     """
     from .errors import EXIT_INCOMPLETE
-    from .pipeline.check import check_run
 
-    config = _config_of(run)
-    click.echo(f"{config.run_dir}:")
-    problems = _print_reports(check_run(config, verify=verify))
+    handle = _open_run(run)
+    click.echo(f"{handle.run_dir}:")
+    problems = _print_reports(handle.status(verify=verify))
     if problems:
         click.echo("  (a rerun with the same configuration resumes unfinished and damaged stores; outputs made from "
                    "other settings need --rerun-changed)")

@@ -14,6 +14,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("IHS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 REFERENCE_FIXTURES = SHARED_DATA / "reference_fixtures"
+if SHARED_DATA.is_dir():
+    # the library finds shared data only through this setting (ihs_hpc.shared_data); the processes the
+    # tests start inherit it
+    os.environ.setdefault("IHS_SHARED_DATA", str(SHARED_DATA))
 
 
 def _importable(name: str) -> bool:

@@ -1,11 +1,47 @@
 """The whole pipeline on the ``tiny`` synthetic scene, scored against the injected truth."""
 import json
+import math
 import subprocess
 import sys
+from collections import deque
 
 import numpy as np
 import pytest
 import xarray as xr
+
+
+EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius, the sphere of seed 000's distance cap
+
+
+def _haversine_km(lat1, lon1, lat2, lon2):
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(a, 1.0)))
+
+
+def radiation_area_bfs(dem, lat, lon, source, max_km):
+    """Seed 000 §2.3.2 in plain Python, independent of ops.region_grow: breadth first from the source
+    pixel, the 8 neighbours of a member that are strictly lower than it join when their centre lies within
+    ``max_km`` of the source's centre. Returns the members and the distances that came within 1 m of the cap."""
+    ny, nx = len(dem), len(dem[0])
+    r0, c0 = source
+    members, queue, borderline = {source}, deque([source]), []
+    while queue:
+        r, c = queue.popleft()
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                rr, cc = r + dr, c + dc
+                if (dr, dc) == (0, 0) or not (0 <= rr < ny and 0 <= cc < nx) or (rr, cc) in members:
+                    continue
+                if not dem[rr][cc] < dem[r][c]:
+                    continue
+                distance = _haversine_km(lat[r0], lon[c0], lat[rr], lon[cc])
+                if abs(distance - max_km) < 1e-3:
+                    borderline.append(distance)
+                if distance <= max_km:
+                    members.add((rr, cc))
+                    queue.append((rr, cc))
+    return members, borderline
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +67,22 @@ def test_estimate_recovers_the_injected_truth(tiny_run):
     true = truth.pm25_ihs_true.values[:, areas]
     assert np.isfinite(estimate).all()
     assert np.isnan(xr.open_zarr(run_dir / "stage3.zarr").pm25_ihs.values[:, ~areas]).all()
-    # the areas found by region growing are the areas the plumes were spread over
+    # stage 1 equals areas grown by an independent implementation from the input DEM and sources...
+    stage1 = xr.open_zarr(run_dir / "stage1.zarr")
+    assert stage1.attrs["max_km"] == 10.0
+    dem, lat, lon = truth.dem.values.astype(float).tolist(), truth.lat.values.tolist(), truth.lon.values.tolist()
+    offsets, pixels = stage1.member_offset.values, stage1.member_pixel.values
+    nx = len(lon)
+    count = np.zeros(areas.shape, dtype=int)
+    for i, source in enumerate(zip(truth.ihs_row.values.tolist(), truth.ihs_col.values.tolist())):
+        members, borderline = radiation_area_bfs(dem, lat, lon, source, 10.0)
+        assert borderline == []  # no pixel so near the cap that rounding could decide it
+        assert sorted(r * nx + c for r, c in members) == pixels[offsets[i]:offsets[i + 1]].tolist(), f"IHS {i}"
+        for r, c in members:
+            count[r, c] += 1
+    np.testing.assert_array_equal(stage1.ihs_count.values, count)
+    assert np.array_equal(areas, count > 0) and 0 < areas.sum() < areas.size
+    # ... and they are the areas the synthetic plumes were spread over
     assert np.array_equal(areas, truth.ihs_area_true.values > 0)
     mean_est, mean_true = estimate.mean(), true.mean()
     assert abs(mean_est - mean_true) < 0.25 * mean_true

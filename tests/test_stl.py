@@ -310,21 +310,21 @@ def test_plans_past_the_budget_evaluate_on_the_fly(monkeypatch):
     """Windows longer than the series make every fit distinct; past the tabulation budget the
     kernel computes rows and tricube kernels on the fly -- same results."""
     from ihs_hpc.kernels import stl as kernel
-    from ihs_hpc.ops import stl as ops_stl
+    from ihs_hpc.ops import stl_core
 
     rng = np.random.default_rng(12)
     y = rng.normal(0, 3, 40) + np.sin(np.arange(40))
     y[[5, 17]] += 30
     kw = dict(trend=61, low_pass=45, seasonal=13)
     monkeypatch.setattr(kernel, "PLAN_BUDGET", 10)
-    ops_stl._plans.cache_clear()
+    stl_core.kernel_plans.cache_clear()
     try:
         for robust in (False, True):
             ours = stl(y, 4, robust=robust, method="direct", **kw)
             ref = STL(y, period=4, robust=robust, **kw).fit()
             assert _max_diff_with_weights(ours, ref, np.abs(y).max()) <= 1e-8
     finally:
-        ops_stl._plans.cache_clear()
+        stl_core.kernel_plans.cache_clear()
 
 
 def test_constant_and_tied_series_match_statsmodels():
@@ -339,22 +339,3 @@ def test_constant_and_tied_series_match_statsmodels():
             if np.median(np.abs(ref.resid)) > 1e-10 * scale:
                 np.testing.assert_allclose(ours.weights, ref.weights, rtol=0, atol=1e-8)
             assert ((ours.weights >= 0) & (ours.weights <= 1)).all()
-
-
-def test_xarray_wrapper_with_dask():
-    import xarray as xr
-
-    from ihs_hpc.ops.stl import stl_baseline_xarray
-
-    x = np.random.default_rng(13).normal(size=(3, 4, 40)).astype(np.float32)
-    da = xr.DataArray(x.transpose(2, 0, 1), dims=("time", "y", "x"), attrs={"units": "ug m-3"}).chunk({"y": 2})
-    out = stl_baseline_xarray(da, 6, seasonal=9)
-    assert out.chunks is not None and out.dims == ("y", "x", "time") and out.attrs["units"] == "ug m-3"
-    expected = stl_baseline(x, 6, seasonal=9, method="direct")
-    got = out.compute()
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got.values, expected, rtol=1e-6, atol=1e-6)
-    with pytest.raises(ValueError, match="dim='day' is not a dimension"):
-        stl_baseline_xarray(da, 6, dim="day")
-    with pytest.raises(ValueError, match="seasonal must be an odd"):
-        stl_baseline_xarray(da, 6, seasonal=4)

@@ -60,6 +60,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ..grid import Grid
+from ..ops.interp import CoverageError, apply_bilinear, axis_weights, corner_weights
 from .chap import (DEFAULT_DATE_FORMAT, DEFAULT_DATE_REGEX, check_geographic, day_from_name, day_range,
                    expand_paths, raster_centres)
 from .errors import IngestError, IngestWarning
@@ -169,77 +170,40 @@ def _relative_humidity(t2m_k: np.ndarray, d2m_k: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- bilinear
-def _axis_weights(src, dst, *, axis: str, path):
-    """Left source index and right weight for every target coordinate (source in either order)."""
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    if src.size < 2:
-        raise IngestError(f"the source {axis} axis has {src.size} value(s); at least 2 are needed to interpolate", path=path)
-    d = np.diff(src)
-    if not (np.all(d > 0) or np.all(d < 0)):
-        raise IngestError(f"source {axis} coordinates are not monotonic", path=path)
-    descending = d[0] < 0
-    s = src[::-1] if descending else src
-    tol = 1e-6
-    if dst.min() < s[0] - tol or dst.max() > s[-1] + tol:
-        return None
-    left = np.clip(np.searchsorted(s, dst, side="right") - 1, 0, s.size - 2)
-    w = (dst - s[left]) / (s[left + 1] - s[left])
-    w = np.clip(w, 0.0, 1.0)
-    w[np.abs(w) < 1e-9] = 0.0
-    near_one = np.abs(w - 1.0) < 1e-9
-    w[near_one] = 1.0
-    if descending:  # back to file order: file index of s[left] is n-1-left; its right neighbour in s is n-2-left
-        n = s.size
-        left, w = (n - 2 - left), 1.0 - w
-    return left.astype(np.int64), w
-
-
 class Bilinear:
-    """NaN-aware separable bilinear interpolation from source centres onto a target grid.
+    """NaN-aware bilinear interpolation from source centres onto a target grid (:mod:`ihs_hpc.ops.interp`).
 
     ``rows``/``cols`` are the source index windows to read; :meth:`__call__` takes ``(..., rows, cols)``
-    arrays of exactly that window.
+    arrays of exactly that window. A corner that is NaN is left out and the other corners' weights
+    renormalised; ``exact`` is True when the source centres are the target's (values copied unchanged).
     """
 
     def __init__(self, src_lat, src_lon, target: Grid, *, path=None):
         src_lat = np.asarray(src_lat, dtype=np.float64)
         src_lon = np.asarray(src_lon, dtype=np.float64)
-        ay = _axis_weights(src_lat, target.lat, axis="latitude", path=path)
-        ax = _axis_weights(src_lon, target.lon, axis="longitude", path=path)
-        if ay is None or ax is None:
+        try:
+            iy, wy = axis_weights(src_lat, target.lat, name="latitude", tolerance=1e-6)
+            ix, wx = axis_weights(src_lon, target.lon, name="longitude", tolerance=1e-6)
+        except CoverageError:
             raise IngestError(
                 f"the ERA5 grid (lat {src_lat.min():.4f}..{src_lat.max():.4f}, lon {src_lon.min():.4f}..{src_lon.max():.4f}, "
                 f"cell centres) does not cover the meteorology grid (lat {target.lat.min():.4f}..{target.lat.max():.4f}, "
                 f"lon {target.lon.min():.4f}..{target.lon.max():.4f}, cell centres {target.res:g}°); "
                 f"download a larger box", path=path,
-            )
-        (iy, wy), (ix, wx) = ay, ax
+            ) from None
+        except ValueError as err:
+            raise IngestError(str(err), path=path) from None
         r0, r1 = int(iy.min()), int(iy.max()) + 2
         c0, c1 = int(ix.min()), int(ix.max()) + 2
         self.rows, self.cols = slice(r0, r1), slice(c0, c1)
-        self.iy, self.wy, self.ix, self.wx = iy - r0, wy, ix - c0, wx
+        self.index, self.weight = corner_weights(iy[:, None] - r0, wy[:, None], ix[None, :] - c0, wx[None, :], c1 - c0)
         self.shape = target.shape
         self.exact = bool(np.all(np.isin(wy, (0.0, 1.0))) and np.all(np.isin(wx, (0.0, 1.0))))
 
     def __call__(self, window: np.ndarray) -> np.ndarray:
-        v = np.asarray(window, dtype=np.float64)
-        iy, ix = self.iy, self.ix
-        wy = self.wy[:, None]
-        wx = self.wx[None, :]
-        num = np.zeros(v.shape[:-2] + self.shape)
-        den = np.zeros(v.shape[:-2] + self.shape)
-        for dy, fy in ((0, 1.0 - wy), (1, wy)):
-            rows = v[..., iy + dy, :]
-            for dx, fx in ((0, 1.0 - wx), (1, wx)):
-                w = fy * fx
-                corner = rows[..., :, ix + dx]
-                ok = np.isfinite(corner) & (w > 0)
-                num += np.where(ok, corner * w, 0.0)
-                den += np.where(ok, w, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(den > 1e-9, num / den, np.nan)
-        return out.astype(np.float32)
+        window = np.asarray(window)
+        out = apply_bilinear(window, self.index, self.weight, skipna=True)
+        return out.reshape(window.shape[:-2] + self.shape).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- base

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ihs_hpc.ops.stl import STLSettings, _as_series_batch, stl_direct, stl_settings
+from ihs_hpc.ops.stl_core import STLSettings, as_series_batch, stl_direct, stl_settings
 
 __all__ = [
     "STLOperator",
@@ -344,7 +344,7 @@ def get_stl_operator(n, period, **settings) -> STLOperator:
     period : int
         Period of the seasonal component.
     **settings
-        :func:`ihs_hpc.ops.stl.stl_settings` keywords; must give ``outer_iter == 0``.
+        :func:`ihs_hpc.ops.stl_core.stl_settings` keywords; must give ``outer_iter == 0``.
     """
     resolved = _linear_settings(period, settings)
     return operator_for(_check_n(n, resolved.period), resolved)
@@ -517,7 +517,7 @@ def apply_stl_operator(x, period, *, output="baseline", backend="auto", device=N
     device : str, optional
         Torch device (default ``"cuda"`` when available, else ``"cpu"``).
     **settings
-        :func:`ihs_hpc.ops.stl.stl_settings` keywords; must give ``outer_iter == 0``.
+        :func:`ihs_hpc.ops.stl_core.stl_settings` keywords; must give ``outer_iter == 0``.
 
     Returns
     -------
@@ -526,7 +526,7 @@ def apply_stl_operator(x, period, *, output="baseline", backend="auto", device=N
     """
     resolved = _linear_settings(period, settings)
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
-    batch, lead, _ = _as_series_batch(arr, resolved.period)
+    batch, lead, _ = as_series_batch(arr, resolved.period)
     op = operator_for(batch.shape[1], resolved)
     res = apply_operator_batch(op, batch, output, backend, device)
     shape = lead + (batch.shape[1],)

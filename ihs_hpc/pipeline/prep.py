@@ -95,7 +95,7 @@ def run_prep(config: RunConfig, client, echo) -> dict:
     if empty.all():
         from ..errors import IngestError
 
-        raise IngestError(f"every pixel of pm25 is missing on every day: nothing to analyse", path=str(cubes),
+        raise IngestError("every pixel of pm25 is missing on every day: nothing to analyse", path=str(cubes),
                           variable="pm25")
     if empty.any():
         rows, cols = np.nonzero(empty)

@@ -13,13 +13,13 @@ its own trend, unrelated to the IHS.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..grid import Grid, haversine_km
+from ..shared_data import shared_data_file
 from .presets import STREAM_CITIES, rng
 
 #: Approximate urban centres (lat, lon) of the 13 BTH cities, by adcode.
@@ -33,10 +33,19 @@ BTH_URBAN_CENTRES = {
 
 
 def shared_cities_path() -> Path:
-    root = os.environ.get("IHS_SHARED_DATA")
-    if root:
-        return Path(root) / "bth_boundaries" / "bth_13_cities_cnmaps.geojson"
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "bth_boundaries" / "bth_13_cities_cnmaps.geojson"
+    """The BTH city polygons, ``$IHS_SHARED_DATA/bth_boundaries/bth_13_cities_cnmaps.geojson``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ihs_hpc.shared_data.SharedDataError
+        ``IHS_SHARED_DATA`` is unset or lacks the file.
+    """
+    return shared_data_file("bth_boundaries/bth_13_cities_cnmaps.geojson",
+                            needed_for="the 'bth' city layout (use a preset with cities='voronoi' to do without)")
 
 
 @dataclass

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..grid import Grid
+from ..ops.interp import axis_weights
 from .presets import STREAM_MET, STREAM_TRANSPORT, rng
 from .terrain import base_elevation
 
@@ -203,27 +204,22 @@ def make_meteorology(met_grid: Grid, time, seed: int, dem_path=None) -> Meteorol
 
 class Bilinear:
     """Bilinear interpolation from the met grid to the analysis grid: for every analysis row (col) the
-    index of the met row (col) above (left) and the weight of the one below (right).
+    index of the met row (col) above (left) and the weight of the one below (right), from
+    :func:`ihs_hpc.ops.interp.axis_weights` (stored as float32, the precision of the tile kernels).
 
     The tile kernels (:mod:`._kernels`) interpolate each pixel from its own four met neighbours, so a
-    pixel's value is bit-identical whatever the tile that holds it.
+    pixel's value is bit-identical whatever the tile that holds it; :meth:`points` is the same float32
+    arithmetic in numpy, for single pixels.
     """
 
     def __init__(self, met_grid: Grid, grid: Grid):
-        self.iy, self.wy = self._axis(met_grid.lat, grid.lat)
-        self.ix, self.wx = self._axis(met_grid.lon, grid.lon)
+        self.iy, self.wy = self._axis(met_grid.lat, grid.lat, "latitude")
+        self.ix, self.wx = self._axis(met_grid.lon, grid.lon, "longitude")
 
     @staticmethod
-    def _axis(src, dst):
-        src = np.asarray(src, dtype=np.float64)
-        dst = np.asarray(dst, dtype=np.float64)
-        sign = -1.0 if src[0] > src[-1] else 1.0
-        s, d = sign * src, sign * dst
-        if d.min() < s[0] - 1e-9 or d.max() > s[-1] + 1e-9:
-            raise ValueError("the meteorology grid does not cover the analysis grid")
-        left = np.clip(np.searchsorted(s, d, side="right") - 1, 0, len(s) - 2)
-        w = np.clip((d - s[left]) / (s[left + 1] - s[left]), 0.0, 1.0)
-        return left, w.astype(np.float32)
+    def _axis(src, dst, name):
+        left, weight = axis_weights(src, dst, name=name)
+        return left, weight.astype(np.float32)
 
     def points(self, field: np.ndarray, rows, cols) -> np.ndarray:
         """``field`` at single pixels: (time, n_points) float32."""

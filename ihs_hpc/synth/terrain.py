@@ -9,31 +9,41 @@ the 0.01° cell centres.  Onto it go
 * a metre-scale texture everywhere (field boundaries, canals, terraces) so the plain is never flat:
   region growing (strictly lower neighbours) needs a strict order between neighbouring pixels.
 
-Without the shared file an analytic base is used instead (mountains to the north-west, a plain
-sloping to the south-east coast); the store records which one in ``dem_base``.
+Without the shared file (``IHS_SHARED_DATA`` unset, see :mod:`ihs_hpc.shared_data`) an analytic
+base is used instead (mountains to the north-west, a plain sloping to the south-east coast); the
+store records which one in ``dem_base``.
 The whole DEM is a small 2-D map (0.4 M cells for Beijing–Tianjin–Hebei) computed at once, so it does
 not depend on tiles.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..grid import Grid
+from ..ops.interp import apply_bilinear, axis_weights, corner_weights
+from ..shared_data import optional_shared_data_file
 from .presets import STREAM_DEM, rng
 
 #: Elevation given to sea cells of the coarse base before interpolation (m).
 SEA_LEVEL_M = -3.0
 
 
-def shared_dem_path() -> Path:
-    """Where the coarse DEM of China is looked for (``$IHS_SHARED_DATA/dem/china-dem.nc``)."""
-    root = os.environ.get("IHS_SHARED_DATA")
-    if root:
-        return Path(root) / "dem" / "china-dem.nc"
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "dem" / "china-dem.nc"
+def shared_dem_path() -> Path | None:
+    """The coarse DEM of China, ``$IHS_SHARED_DATA/dem/china-dem.nc``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        None when ``IHS_SHARED_DATA`` is unset (the terrain then uses its analytic base).
+
+    Raises
+    ------
+    ihs_hpc.shared_data.SharedDataError
+        ``IHS_SHARED_DATA`` is set but the file is not there.
+    """
+    return optional_shared_data_file("dem/china-dem.nc", needed_for="the synthetic terrain's realistic base")
 
 
 _BASE_CACHE: dict = {}
@@ -68,14 +78,14 @@ def _analytic_base(lat2d, lon2d):
 def base_elevation(lat, lon, path: Path | None = None):
     """Coarse elevation (m) and sea fraction bilinearly interpolated at points (2-D arrays or broadcastable).
 
-    Returns ``(z, sea)``; falls back to an analytic base when the shared file is missing or does
-    not cover the points.
+    Returns ``(z, sea)``; the analytic base when ``IHS_SHARED_DATA`` is unset (no shared file) or the
+    file does not cover the points.
     """
     lat = np.asarray(lat, dtype=np.float64)
     lon = np.asarray(lon, dtype=np.float64)
     lat, lon = np.broadcast_arrays(lat, lon)
     path = shared_dem_path() if path is None else Path(path)
-    if path.exists():
+    if path is not None and path.exists():
         clat, clon, z, sea = _load_coarse(path)
         inside = (lat.min() >= clat[0]) and (lat.max() <= clat[-1]) and (lon.min() >= clon[0]) and (lon.max() <= clon[-1])
         if inside:
@@ -84,18 +94,29 @@ def base_elevation(lat, lon, path: Path | None = None):
 
 
 def _bilinear(ys, xs, values, y, x):
-    """Bilinear interpolation of ``values`` on the ascending axes ``ys``, ``xs`` at points ``(y, x)``."""
-    i = np.clip(np.searchsorted(ys, y, side="right") - 1, 0, len(ys) - 2)
-    j = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 2)
-    wy = (y - ys[i]) / (ys[i + 1] - ys[i])
-    wx = (x - xs[j]) / (xs[j + 1] - xs[j])
-    return ((values[i, j] * (1 - wx) + values[i, j + 1] * wx) * (1 - wy)
-            + (values[i + 1, j] * (1 - wx) + values[i + 1, j + 1] * wx) * wy)
+    """Bilinear interpolation (:mod:`ihs_hpc.ops.interp`) of ``values`` on the axes ``ys``, ``xs`` at points ``(y, x)``."""
+    iy, wy = axis_weights(ys, y, name="latitude")
+    ix, wx = axis_weights(xs, x, name="longitude")
+    index, weight = corner_weights(iy, wy, ix, wx, len(xs))
+    return apply_bilinear(values, index, weight).reshape(np.shape(y))
 
 
 def base_source(path: Path | None = None) -> str:
+    """What the terrain's base is (recorded in a scene's ``dem_base`` attribute).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The coarse DEM; default :func:`shared_dem_path`.
+
+    Returns
+    -------
+    str
+        The shared coarse DEM, or the analytic stand-in.
+    """
     path = shared_dem_path() if path is None else Path(path)
-    return "china-dem.nc (0.2 deg, cnmaps sample data) + fractal texture" if path.exists() else "analytic + fractal texture"
+    real = path is not None and path.exists()
+    return "china-dem.nc (0.2 deg, cnmaps sample data) + fractal texture" if real else "analytic + fractal texture"
 
 
 def _octave(gen: np.random.Generator, shape, spacing: float) -> np.ndarray:
