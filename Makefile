@@ -10,6 +10,9 @@ EXTRAS ?= dev,ml,export
 # (slurm/install.sh, idempotent) and the Python extras that use them (mpi4py builds against OpenMPI)
 HPC_EXTRAS ?= mpi,slurm
 HPC_STAMP := $(VENV)/.ihs-hpc-installed
+# the shared data (DEM, BTH city polygons, reference fixtures) the demo/bth presets and the tests read;
+# library code finds it only through this variable (ihs_hpc/shared_data.py)
+export IHS_SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
 .PHONY: demo test bench install install-hpc system-deps clean-demo horovod
 

@@ -69,6 +69,7 @@ def _input_fingerprint(config: RunConfig, spec) -> pv.Fingerprint:
 
         inputs.update(_config_keys(config, ["input.synthetic"]))
         inputs["synth.generator_version"] = GENERATOR_VERSION
+        inputs["synth.shared_data"] = _shared_data_listing()
     elif kind == "files":
         from ..io.ingest import check_config, input_files
 
@@ -90,6 +91,22 @@ def _input_fingerprint(config: RunConfig, spec) -> pv.Fingerprint:
             meta = store / "zarr.json"
             inputs["store.zarr_json"] = (list(pv.file_listing([meta]).values()) or [None])[0]
     return pv.Fingerprint("input", inputs, files)
+
+
+#: Shared data files a synthetic scene may be built from (terrain base, BTH city polygons).
+SYNTH_SHARED_FILES = ("dem/china-dem.nc", "bth_boundaries/bth_13_cities_cnmaps.geojson")
+
+
+def _shared_data_listing() -> str:
+    """Which shared data a synthetic scene would read (``IHS_SHARED_DATA``): the same configuration
+    with another DEM, or none (the analytic terrain), is another scene."""
+    from ..shared_data import shared_data_dir
+
+    root = shared_data_dir()
+    if root is None:
+        return "unset"
+    listing = pv.file_listing([root / f for f in SYNTH_SHARED_FILES])
+    return f"{root}: {len(listing)} files, digest {pv.listing_digest(listing)}"
 
 
 def expected_fingerprints(config: RunConfig) -> dict[str, pv.Fingerprint]:
