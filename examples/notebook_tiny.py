@@ -36,7 +36,8 @@ run = ihs_hpc.Run(CONFIG)
 print(run)
 summary = run.run()  # every stage; finished outputs made from the same settings are kept
 for report in run.status():
-    print(f"{report.stage:<8} {report.state:<10} matches={report.matches} tiles {report.tiles_done}/{report.tiles_total}")
+    tiles = ", ".join(f"{kind} {done}/{total}" for kind, (done, total) in report.tiles.items())
+    print(f"{report.stage:<8} {report.state:<10} matches={report.matches} {tiles}")
 
 # %% [markdown]
 # ## Stage 2 reproduced with the xarray API
