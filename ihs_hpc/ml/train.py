@@ -111,7 +111,8 @@ class TrainSettings:
             raise ValueError(f"stage3.uconvlstm.lr must be > 0, got {self.lr}")
 
 
-def _learning(settings: dict) -> dict:
+def learning_settings(settings: dict) -> dict:
+    """The settings that change what a model learns (not where or how fast it runs: ``RUNTIME_KEYS``)."""
     return {k: v for k, v in settings.items() if k not in RUNTIME_KEYS}
 
 
@@ -272,7 +273,7 @@ def train(data: StageData, settings: TrainSettings, out_dir: Path, dist: D.Dist 
     resumed_from = latest_checkpoint(ckpt_dir) if ckpt_dir.is_dir() else None
     if resumed_from is not None:
         state = load(resumed_from)
-        if (_learning(state["settings"]) != _learning(settings.to_dict())
+        if (learning_settings(state["settings"]) != learning_settings(settings.to_dict())
                 or state.get("source_id", "") != source_id):
             raise RuntimeError(f"{resumed_from} was written with other settings or data; remove {ckpt_dir} to "
                                f"start again")

@@ -53,15 +53,25 @@ def _stores(config: RunConfig):
 
 
 def source_id(config: RunConfig) -> str:
-    """Identity of the input stores the model learns from (changes whenever a stage rewrites one)."""
+    """Identity of what the model learns from: the fingerprints of the stage 1, stage 2 and input stores
+    this configuration asks for (:mod:`ihs_hpc.pipeline.provenance`), which the stores must carry."""
+    from ..errors import StoreError
     from ..io.cube import is_complete
-    from .stats import _fingerprint
+    from . import provenance
+    from .plan import fingerprint_of
 
-    stores = _stores(config)
-    for path in stores:
+    digests = []
+    for stage, path in zip(("stage1", "stage2", "input"), _stores(config)):
         if not is_complete(path):
-            raise ValueError(f"{path} is missing or incomplete; run the stages before stage 3 first")
-    return _fingerprint(stores, config["grid.tile_size"])
+            raise StoreError(f"{path} is missing or incomplete; run the stages before stage 3 first")
+        want = fingerprint_of(config, stage).digest
+        got = provenance.recorded(path)
+        if config["input.kind"] != "store" or stage != "input":
+            if got is None or got.digest != want:
+                raise StoreError(f"{path} was made from other settings than {config.source} asks for; rerun its "
+                                 f"stage (ihs run with --rerun-changed)")
+        digests.append(want)
+    return "|".join(digests)
 
 
 def stage_data(config: RunConfig, settings, norm=None):
@@ -85,13 +95,13 @@ def _device(settings):
 
 def current_model(config: RunConfig, settings) -> dict | None:
     """The saved ``model.pt`` if it was trained on these stores with these learning settings, else None."""
-    from ..ml.train import _learning, load
+    from ..ml.train import learning_settings, load
 
     path = model_dir(config) / "model.pt"
     if not path.is_file():
         return None
     state = load(path)
-    if state.get("source_id") != source_id(config) or _learning(state["settings"]) != _learning(settings.to_dict()):
+    if state.get("source_id") != source_id(config) or learning_settings(state["settings"]) != learning_settings(settings.to_dict()):
         return None
     return state
 
