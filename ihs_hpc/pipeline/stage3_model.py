@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -292,12 +293,13 @@ def run_stage3_uconvlstm(config: RunConfig, client, echo) -> dict:
     import shutil
 
     from ..grid import Grid
-    from ..io.cube import create_store, cube_spec, mark_complete, open_store, publish, read_tile
+    from ..io.cube import create_store, cube_spec, mark_complete, open_store, publish
     from ..ml.data import Normalisation
     from ..ml.train import load_model
     from .daily import merge_cube
     from .plan import stamp, staging_path
     from .run import store_path
+    from .stage3 import ihs_related
 
     final = store_path(config, "stage3")
     out = staging_path(final)
@@ -333,13 +335,8 @@ def run_stage3_uconvlstm(config: RunConfig, client, echo) -> dict:
                "validation_rmse": json.dumps({k: v["rmse"] for k, v in validation.get("scores", {}).items()}),
                **stamp(config, "stage3")})
 
-    def ihs_part(tile, bl_oem):
-        bl_tem = read_tile(stage2, tile, ["pm25_bl_tem"])["pm25_bl_tem"]
-        inside = union[tile.rows, tile.cols][None]
-        return {"pm25_ihs": np.where(inside, bl_tem - bl_oem, np.nan).astype(np.float32)}
-
-    merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=None, extra=ihs_part,
-               desc="stage3 merge")
+    merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=None,
+               extra=partial(ihs_related, stage2=stage2, areas=union), desc="stage3 merge")
     mark_complete(out)
     publish(out, final)
     n_fill = int(fills["value"].size)
