@@ -177,7 +177,7 @@ def _validate_input(settings: Mapping, source: str) -> None:
         files = settings["input"].get("files")
         if not files:
             raise ConfigError(f"{source}: input.kind is 'files' but input.files is not set")
-        from .io.ingest import check_config
+        from .io.ingest_config import check_config
 
         try:
             check_config(files, source=source, prefix="input.files")

@@ -14,10 +14,11 @@ import zarr
 from affine import Affine
 
 from ihs_hpc.grid import Grid
-from ihs_hpc.io import ingest as ingest_module
+from ihs_hpc.io import rechunk as ingest_module  # the rechunk writes the tiles
 from ihs_hpc.io.cube import StoreError, is_complete, open_store
 from ihs_hpc.io.errors import IngestError, IngestWarning
-from ihs_hpc.io.ingest import check_config, grid_from_config, ingest
+from ihs_hpc.io.ingest import ingest
+from ihs_hpc.io.ingest_config import check_config, grid_from_config
 from ihs_hpc.ops.humidity import relative_humidity
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*cities cover no cell")

@@ -12,6 +12,7 @@ import zarr
 
 from ihs_hpc.grid import Grid
 from ihs_hpc.io import ingest as ingest_module
+from ihs_hpc.io import rechunk as rechunk_module  # the rechunk writes the tiles
 from ihs_hpc.io.chap import (DailyPM25Source, day_from_name, index_daily_files, read_chap_day, read_geotiff_day)
 from ihs_hpc.io.cube import StoreError, is_complete, open_store
 from ihs_hpc.io.errors import IngestError, IngestWarning
@@ -244,7 +245,7 @@ def test_ingest_pm25_failure_then_resume(tmp_path, monkeypatch):
     folder, _ = make_stack(tmp_path, n=8)
     out = tmp_path / "pm.zarr"
     calls = {"n": 0}
-    real_write_tile = ingest_module.write_tile
+    real_write_tile = rechunk_module.write_tile
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -252,7 +253,7 @@ def test_ingest_pm25_failure_then_resume(tmp_path, monkeypatch):
             raise OSError("disk full (simulated)")
         return real_write_tile(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_module, "write_tile", flaky)
+    monkeypatch.setattr(rechunk_module, "write_tile", flaky)
     with pytest.raises(OSError, match="simulated"):
         ingest_pm25(folder, out, GRID, start="2015-01-01", end="2015-01-08", tile_size=16, batch_days=3, progress=False)
     assert not out.exists()
@@ -261,7 +262,7 @@ def test_ingest_pm25_failure_then_resume(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="incomplete"):
         open_store(partial)
     # resume: pass 1 is not redone, finished tiles are kept
-    monkeypatch.setattr(ingest_module, "write_tile", real_write_tile)
+    monkeypatch.setattr(rechunk_module, "write_tile", real_write_tile)
     read_calls = {"n": 0}
     real_read = DailyPM25Source.read_days
 

@@ -71,7 +71,7 @@ def _input_fingerprint(config: RunConfig, spec) -> pv.Fingerprint:
         inputs["synth.generator_version"] = GENERATOR_VERSION
         inputs["synth.shared_data"] = _shared_data_listing()
     elif kind == "files":
-        from ..io.ingest import check_config, input_files
+        from ..io.ingest_config import check_config, input_files
 
         files_cfg = check_config(config["input.files"] or {}, source=config.source, prefix="input.files")
         content = bool(files_cfg.get("fingerprint_content", False))
