@@ -13,7 +13,8 @@ import zarr
 from ihs_hpc.grid import Grid
 from ihs_hpc.io import ingest as ingest_module
 from ihs_hpc.io import rechunk as rechunk_module  # the rechunk writes the tiles
-from ihs_hpc.io.chap import (DailyPM25Source, day_from_name, index_daily_files, read_chap_day, read_geotiff_day)
+from ihs_hpc.io.chap import DailyPM25Source, read_chap_day, read_geotiff_day
+from ihs_hpc.io.daily_files import day_from_name, index_daily_files
 from ihs_hpc.io.cube import StoreError, is_complete, open_store
 from ihs_hpc.io.errors import IngestError, IngestWarning
 from ihs_hpc.io.ingest import ingest_pm25

@@ -20,197 +20,23 @@ time-contiguous cube with bounded memory.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import glob
 import os
-import re
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..grid import Grid
-from .errors import IngestError, IngestWarning
+from .daily_files import DEFAULT_DATE_FORMAT, DEFAULT_DATE_REGEX, index_daily_files
+from .errors import IngestError
+from .grid_match import AxisMatch, check_geographic, match_grid, raster_centres
 
-#: Largest distance (in cells) between a file coordinate and the analysis-grid cell centre it matches.
-ALIGN_TOL_CELLS = 0.05
 #: Raw values at or above this are CHAP's missing-value sentinel (65535) or its neighbours.
 CHAP_MISSING_THRESHOLD = 65530.0
 
-#: Default file-name date pattern: eight digits YYYYMMDD not part of a longer number.
-DEFAULT_DATE_REGEX = r"(?<!\d)(\d{8})(?!\d)"
-DEFAULT_DATE_FORMAT = "%Y%m%d"
 
 LAT_NAMES = ("lat", "Lat", "LAT", "latitude", "Latitude", "LATITUDE", "y")
 LON_NAMES = ("lon", "Lon", "LON", "longitude", "Longitude", "LONGITUDE", "x")
-
-
-# ---------------------------------------------------------------------------------------------- dates
-def day_from_name(path, regex: str = DEFAULT_DATE_REGEX, fmt: str = DEFAULT_DATE_FORMAT) -> np.datetime64:
-    """The day encoded in a file name (``CHAP_PM2.5_D1K_20150101_V4.nc`` → 2015-01-01).
-
-    ``regex`` must contain one capture group (or a group named ``date``) that ``datetime.strptime``
-    parses with ``fmt`` (e.g. ``r"(\\d{4}-\\d{2}-\\d{2})"`` with ``"%Y-%m-%d"``, or ``r"_(\\d{7})\\."`` with
-    ``"%Y%j"`` for year + day of year).
-    """
-    name = Path(path).name
-    match = re.search(regex, name)
-    if match is None:
-        raise IngestError(f"no date matching {regex!r} in the file name", path=path)
-    text = match.group("date") if "date" in match.re.groupindex else match.group(1)
-    try:
-        day = _dt.datetime.strptime(text, fmt).date()
-    except ValueError as exc:
-        raise IngestError(f"date text {text!r} in the file name does not parse with {fmt!r}: {exc}", path=path) from None
-    return np.datetime64(day, "D")
-
-
-def expand_paths(path, default_glob: str) -> list[Path]:
-    """Files named by ``path``: a file, a directory (searched recursively for ``default_glob``), a glob
-    pattern (``**`` allowed), or a list of any of these. Sorted, without duplicates."""
-    items = [path] if isinstance(path, (str, os.PathLike)) else list(path)
-    found: set[Path] = set()
-    for item in items:
-        item = os.path.expanduser(os.fspath(item))
-        p = Path(item)
-        if p.is_dir():
-            found.update(q for q in p.rglob(default_glob) if q.is_file())
-        elif p.is_file():
-            found.add(p)
-        elif glob.has_magic(item):
-            found.update(Path(q) for q in glob.glob(item, recursive=True) if Path(q).is_file())
-        else:
-            raise IngestError("no such file or directory", path=item)
-    return sorted(found)
-
-
-def day_range(start, end) -> np.ndarray:
-    """Every day from ``start`` to ``end`` inclusive, as ``datetime64[D]``."""
-    start, end = np.datetime64(str(start)[:10], "D"), np.datetime64(str(end)[:10], "D")
-    if end < start:
-        raise IngestError(f"end {end} is before start {start}")
-    return np.arange(start, end + 1, dtype="datetime64[D]")
-
-
-def index_daily_files(
-    path,
-    start,
-    end,
-    *,
-    default_glob: str,
-    date_regex: str = DEFAULT_DATE_REGEX,
-    date_format: str = DEFAULT_DATE_FORMAT,
-    allow_gaps: bool = False,
-    what: str = "PM2.5",
-) -> dict[np.datetime64, Path | None]:
-    """Map every day of ``start..end`` to its file (``None`` for a tolerated gap).
-
-    Files whose date falls outside the range are ignored; a file name without a date is an error
-    naming the file; two files for one day is an error naming both. A day without a file is an error
-    naming the day(s), or, with ``allow_gaps``, a warning (the day becomes all-NaN).
-    """
-    days = day_range(start, end)
-    files = expand_paths(path, default_glob)
-    if not files:
-        raise IngestError(f"no {what} files matching {default_glob!r}", path=os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path))
-    by_day: dict[np.datetime64, Path] = {}
-    for f in files:
-        day = day_from_name(f, date_regex, date_format)
-        if day < days[0] or day > days[-1]:
-            continue
-        if day in by_day:
-            raise IngestError(f"two {what} files for day {day}: {by_day[day]} and {f}", path=f, day=day)
-        by_day[day] = f
-    missing = [d for d in days if d not in by_day]
-    if missing:
-        listed = ", ".join(str(d) for d in missing[:10]) + (" ..." if len(missing) > 10 else "")
-        message = f"{len(missing)} of {len(days)} days have no {what} file: {listed}"
-        if not allow_gaps:
-            raise IngestError(message + " (set allow_gaps to fill them with NaN)", day=missing[0])
-        warnings.warn(message + "; they are filled with NaN", IngestWarning, stacklevel=2)
-    return {d: by_day.get(d) for d in days}
-
-
-# ---------------------------------------------------------------------------------------------- grid matching
-@dataclass(frozen=True)
-class AxisMatch:
-    """Where a file axis lands on the grid: file indices ``src`` go to grid indices ``dst``."""
-
-    src: slice   # contiguous file index range (ascending)
-    dst: slice   # contiguous grid index range (ascending)
-    flip: bool   # file order is opposite to grid order (read, then reverse)
-
-
-def match_axis(coords, grid_first: float, grid_step: float, n: int, *, path, axis: str, res: float,
-               tol: float = ALIGN_TOL_CELLS) -> AxisMatch | None:
-    """Match 1-D file cell-centre coordinates to the grid axis ``grid_first + i * grid_step``.
-
-    Returns ``None`` when no file cell falls on the grid; raises :class:`IngestError` naming the file
-    when the file grid is offset by a fraction of a cell, has another resolution or is irregular.
-    """
-    c = np.asarray(coords, dtype=np.float64).ravel()
-    if c.size == 0:
-        return None
-    if c.size > 1:
-        spacing = np.abs(np.diff(c))
-        if np.any(np.abs(spacing - res) > tol * res):
-            raise IngestError(
-                f"{axis} is not a regular {res:g}° axis like the analysis grid (file spacing "
-                f"{np.nanmin(spacing):.6g}..{np.nanmax(spacing):.6g}°); regrid it first", path=path,
-            )
-    k = (c - grid_first) / grid_step
-    kr = np.round(k)
-    off = np.abs(k - kr)
-    if np.nanmax(off) > tol or not np.all(np.isfinite(k)):
-        worst = int(np.nanargmax(off)) if np.any(np.isfinite(off)) else 0
-        raise IngestError(
-            f"{axis} coordinates are not on the analysis grid's {res:g}° cell centres: "
-            f"{axis}[{worst}] = {c[worst]:.6f} is {k[worst] - kr[worst]:+.3f} cells from the nearest centre "
-            f"(grid {axis} centres are {grid_first:.6f} + i·{grid_step:g}); a file grid offset by a "
-            f"non-integer number of cells cannot be matched (regrid it first)",
-            path=path,
-        )
-    if c.size > 1:
-        step = np.diff(kr)
-        if not (np.all(step == 1) or np.all(step == -1)):
-            file_res = np.median(np.abs(np.diff(c)))
-            raise IngestError(
-                f"{axis} is not a regular {res:g}° axis like the analysis grid "
-                f"(file spacing ≈ {file_res:g}°, steps in cells {np.unique(step)[:5]})", path=path,
-            )
-    ki = kr.astype(np.int64)
-    inside = np.flatnonzero((ki >= 0) & (ki < n))
-    if inside.size == 0:
-        return None
-    a, b = int(inside[0]), int(inside[-1]) + 1
-    lo, hi = sorted((int(ki[a]), int(ki[b - 1])))
-    flip = c.size > 1 and kr[1] < kr[0]
-    return AxisMatch(slice(a, b), slice(lo, hi + 1), bool(flip))
-
-
-def _extent_text(lat, lon) -> str:
-    lat, lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
-    return f"lat {np.nanmin(lat):.4f}..{np.nanmax(lat):.4f}, lon {np.nanmin(lon):.4f}..{np.nanmax(lon):.4f} (cell centres)"
-
-
-def _grid_extent_text(grid: Grid) -> str:
-    return (f"lat {grid.lat[-1]:.4f}..{grid.lat[0]:.4f}, lon {grid.lon[0]:.4f}..{grid.lon[-1]:.4f} "
-            f"(cell centres, {grid.res:g}°)")
-
-
-def match_grid(lat, lon, grid: Grid, *, path) -> tuple[AxisMatch, AxisMatch]:
-    """Match a file's 1-D lat/lon centres to the grid; error naming the file and both extents when
-    they do not overlap."""
-    mlat = match_axis(lat, grid.lat[0], -grid.res, grid.ny, path=path, axis="lat", res=grid.res)
-    mlon = match_axis(lon, grid.lon[0], grid.res, grid.nx, path=path, axis="lon", res=grid.res)
-    if mlat is None or mlon is None:
-        raise IngestError(
-            f"the file grid ({_extent_text(lat, lon)}) does not overlap the analysis grid "
-            f"({_grid_extent_text(grid)})", path=path,
-        )
-    return mlat, mlon
 
 
 # ---------------------------------------------------------------------------------------------- masking
@@ -369,29 +195,6 @@ def file_grid(path, *, format: str = "chap-netcdf") -> Grid:
 
 
 # ---------------------------------------------------------------------------------------------- GeoTIFF
-def raster_centres(transform, height: int, width: int, *, path):
-    """1-D cell-centre latitudes and longitudes of a north-up (or south-up) lat/lon raster."""
-    if abs(transform.b) > 1e-12 or abs(transform.d) > 1e-12:
-        raise IngestError(f"the raster is rotated (transform {tuple(transform)[:6]}); expected a north-up lat/lon grid", path=path)
-    lon = transform.c + (np.arange(width) + 0.5) * transform.a
-    lat = transform.f + (np.arange(height) + 0.5) * transform.e
-    return lat, lon
-
-
-def check_geographic(crs, *, path) -> None:
-    """A raster's CRS must be WGS84 lat/lon (EPSG:4326); a missing CRS is taken as such, with a warning."""
-    if crs is None:
-        warnings.warn(f"{path}: no CRS; taken as WGS84 lat/lon (EPSG:4326)", IngestWarning, stacklevel=3)
-        return
-    try:
-        epsg = crs.to_epsg()
-    except Exception:  # pragma: no cover - exotic CRS objects
-        epsg = None
-    if epsg == 4326 or (crs.is_geographic and "WGS" in crs.to_string().upper()):
-        return
-    raise IngestError(f"CRS {crs.to_string()} is not WGS84 lat/lon (EPSG:4326); reproject it first", path=path)
-
-
 def read_geotiff_day(path, grid: Grid, *, band: int | str = 1, day=None,
                      mask_threshold: float | None = CHAP_MISSING_THRESHOLD) -> np.ndarray:
     """One day's PM2.5 GeoTIFF (WGS84 lat/lon, the grid's resolution and alignment) on ``grid``.

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from ..grid import Grid
-from .chap import expand_paths
+from .daily_files import expand_paths
 from .errors import IngestError, IngestWarning
 
 _DEM_NAMES = ("dem", "elevation", "elev", "height", "z", "altitude", "Band1", "band1", "DEM", "Elevation", "srtm", "hgt")

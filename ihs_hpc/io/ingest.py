@@ -217,7 +217,8 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     Returns the path of the complete store. Raises :class:`IngestError` for bad input, naming the file,
     day, variable or IHS id.
     """
-    from .chap import DailyPM25Source, day_range
+    from .chap import DailyPM25Source
+    from .daily_files import day_range
     from .cities import boundary_mask, read_cities
     from .dem import read_dem
     from .era5 import open_era5

@@ -104,7 +104,8 @@ def input_files(config: Mapping) -> dict[str, list[Path]]:
 
     Used for fingerprints; a path that does not exist lists nothing here (the reader reports it).
     """
-    from .chap import PM25_FORMATS, expand_paths
+    from .chap import PM25_FORMATS
+    from .daily_files import expand_paths
 
     def listed(section: str, default_glob: str) -> list[Path]:
         spec = config.get(section) or {}
