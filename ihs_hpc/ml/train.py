@@ -341,14 +341,15 @@ def train(data: StageData, settings: TrainSettings, out_dir: Path, dist: D.Dist 
                 else:
                     bad += 1
                 stopped_early = bad >= settings.patience
+            # the row goes out before the checkpoint: a kill between the two must not lose a step's row
+            metrics.add({"step": step, "samples": step * global_batch, "loss": loss_mean, "val_loss": val, "lr": lr,
+                         "samples_per_s": round(sps, 3), "seconds": round(now - start_time, 3)})
             if step % settings.checkpoint_every == 0 and dist.is_main:
                 save_atomic({"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                              "best_val": best_val, "bad": bad, "best_model": best_state, "best_step": best_step,
                              "settings": settings.to_dict(), "source_id": source_id},
                             ckpt_dir / f"step_{step:06d}.pt")
                 _prune(ckpt_dir)
-            metrics.add({"step": step, "samples": step * global_batch, "loss": loss_mean, "val_loss": val, "lr": lr,
-                         "samples_per_s": round(sps, 3), "seconds": round(now - start_time, 3)})
             progress.update(step, loss_mean, val, sps, lr, force=val is not None and not sys.stdout.isatty())
             if now - window_start > 30:
                 window_start, window_samples = now, 0
