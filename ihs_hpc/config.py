@@ -58,6 +58,8 @@ _CHOICES: dict[str, tuple] = {
     "stage3.kriging_model": ("exponential", "spherical", "gaussian", "linear"),
     "stage3.variogram": ("local", "global"),
     "stage3.method": ("kriging",),
+    "stage2.met_fit": ("background", "pixel"),
+    "prep.outliers": ("residual", "iqr"),
 }
 
 

@@ -145,3 +145,89 @@ def iqr_outliers_2d(data, series_along_rows, factor, cleaned, removed):
                     out = (v < lowers[j]) or (v > uppers[j])
                     removed[t, p0 + j] = out
                     cleaned[t, p0 + j] = np.nan if out else v
+
+
+@numba.njit(cache=True)
+def _median_of(buf, n):
+    """Median of ``buf[:n]`` (no NaN, ``n >= 1``) as numpy.median: the mean of the two middle values
+    for even ``n``. ``buf`` is reordered in place."""
+    half = n // 2
+    upper = select_kth(buf, 0, n - 1, half)
+    if n % 2 == 1:
+        return upper
+    lower = select_kth(buf, 0, half - 1, half - 1)
+    return 0.5 * (lower + upper)
+
+
+@numba.njit(cache=True)
+def running_median(series, half, buf, out):
+    """Centred running median of one series over ``2 * half + 1`` days, NaN-aware.
+
+    ``out[t]`` is the median of the non-NaN values of ``series[t - half : t + half + 1]`` (the
+    window truncated at both ends), NaN when that window holds none — the semantics of
+    ``pandas.Series.rolling(2 * half + 1, center=True, min_periods=1).median()``.
+
+    Parameters
+    ----------
+    series : ndarray, shape (T,), float
+    half : int
+        Half-width of the window (days on each side).
+    buf : ndarray, shape (>= 2 * half + 1,), float64
+        Scratch space.
+    out : ndarray, shape (T,), float64
+        Output.
+    """
+    n_t = series.shape[0]
+    for t in range(n_t):
+        lo = max(t - half, 0)
+        hi = min(t + half + 1, n_t)
+        n = 0
+        for j in range(lo, hi):
+            v = series[j]
+            if not np.isnan(v):
+                buf[n] = v
+                n += 1
+        out[t] = _median_of(buf, n) if n > 0 else np.nan
+
+
+@numba.njit(cache=True, parallel=True)
+def residual_outliers_rows(data, half, factor, cleaned, removed):
+    """The residual IQR rule on every row of a (series, time) array.
+
+    For each series: the residual from its centred running median over ``2 * half + 1`` days
+    (:func:`running_median`), the IQR fences of those residuals (:func:`iqr_bounds`, linear
+    quartiles), and every value whose residual lies outside them becomes NaN. A spike stands out
+    of its few weeks; a slow seasonal swing and an episode of several days are carried by the
+    running median and stay — unlike the fences of the raw series (:func:`iqr_outliers_2d`), which
+    cut the high season's days first.
+
+    Parameters
+    ----------
+    data : ndarray, shape (P, T), float32 or float64, C-contiguous
+    half : int
+        Half-width of the running-median window (days).
+    factor : float
+        Fence multiplier on the residuals' IQR.
+    cleaned : ndarray, same shape and dtype as ``data``
+        Output: ``data`` with the outliers replaced by NaN.
+    removed : ndarray of bool, same shape as ``data``
+        Output: True where a value was an outlier.
+    """
+    n_series, length = data.shape
+    for p in numba.prange(n_series):
+        series = np.empty(length, dtype=np.float64)
+        for t in range(length):
+            series[t] = data[p, t]
+        window = np.empty(2 * half + 1, dtype=np.float64)
+        base = np.empty(length, dtype=np.float64)
+        running_median(series, half, window, base)
+        resid = np.empty(length, dtype=np.float64)
+        for t in range(length):
+            resid[t] = series[t] - base[t]
+        buf = np.empty(length, dtype=np.float64)
+        lower, upper, n = iqr_bounds(resid, factor, buf)
+        for t in range(length):
+            r = resid[t]
+            out = (r < lower) or (r > upper)
+            removed[p, t] = out
+            cleaned[p, t] = np.nan if out else data[p, t]
