@@ -190,16 +190,50 @@ def running_median(series, half, buf, out):
         out[t] = _median_of(buf, n) if n > 0 else np.nan
 
 
+@numba.njit(cache=True)
+def isolated_outliers(series, half, factor, window, base, resid, buf, removed):
+    """The residual spike rule on one series (see :func:`residual_outliers_rows`); writes ``removed``.
+
+    ``window`` (>= 2 * half + 1), ``base``, ``resid``, ``buf`` (>= T) are scratch space.
+    """
+    length = series.shape[0]
+    running_median(series, half, window, base)
+    for t in range(length):
+        resid[t] = series[t] - base[t]
+        removed[t] = False
+    lower, upper, n = iqr_bounds(resid, 1.0, buf)
+    if n < 3:
+        return
+    # iqr_bounds with factor 1 gives Q1 - IQR and Q3 + IQR: their distance is 3 IQR
+    limit = factor * (upper - lower) / 3.0
+    prev = -1
+    for t in range(length):
+        r = resid[t]
+        if np.isnan(r):
+            continue
+        nxt = t + 1
+        while nxt < length and np.isnan(resid[nxt]):
+            nxt += 1
+        if prev < 0 and nxt >= length:
+            prev = t
+            continue
+        a = resid[prev] if prev >= 0 else resid[nxt]
+        b = resid[nxt] if nxt < length else resid[prev]
+        removed[t] = (r - max(a, b) > limit) or (min(a, b) - r > limit)
+        prev = t
+
+
 @numba.njit(cache=True, parallel=True)
 def residual_outliers_rows(data, half, factor, cleaned, removed):
-    """The residual IQR rule on every row of a (series, time) array.
+    """The residual spike rule on every row of a (series, time) array.
 
     For each series: the residual from its centred running median over ``2 * half + 1`` days
-    (:func:`running_median`), the IQR fences of those residuals (:func:`iqr_bounds`, linear
-    quartiles), and every value whose residual lies outside them becomes NaN. A spike stands out
-    of its few weeks; a slow seasonal swing and an episode of several days are carried by the
-    running median and stay — unlike the fences of the raw series (:func:`iqr_outliers_2d`), which
-    cut the high season's days first.
+    (:func:`running_median`) and the IQR of those residuals (linear quartiles, as
+    :func:`iqr_bounds`); a value is an outlier when its residual stands out from the residuals of
+    *both* neighbouring valid days by more than ``factor × IQR`` (above both, or below both). An
+    isolated spike does; a day inside a pollution episode, whose neighbours are high too, and the
+    seasonal swing, carried by the running median, do not — unlike the fences of the raw series
+    (:func:`iqr_outliers_2d`), which cut the high season's days first.
 
     Parameters
     ----------
@@ -207,7 +241,7 @@ def residual_outliers_rows(data, half, factor, cleaned, removed):
     half : int
         Half-width of the running-median window (days).
     factor : float
-        Fence multiplier on the residuals' IQR.
+        Multiplier of the residuals' IQR that a day must stand out from both neighbours by.
     cleaned : ndarray, same shape and dtype as ``data``
         Output: ``data`` with the outliers replaced by NaN.
     removed : ndarray of bool, same shape as ``data``
@@ -220,14 +254,10 @@ def residual_outliers_rows(data, half, factor, cleaned, removed):
             series[t] = data[p, t]
         window = np.empty(2 * half + 1, dtype=np.float64)
         base = np.empty(length, dtype=np.float64)
-        running_median(series, half, window, base)
         resid = np.empty(length, dtype=np.float64)
-        for t in range(length):
-            resid[t] = series[t] - base[t]
         buf = np.empty(length, dtype=np.float64)
-        lower, upper, n = iqr_bounds(resid, factor, buf)
+        flags = np.empty(length, dtype=np.bool_)
+        isolated_outliers(series, half, factor, window, base, resid, buf, flags)
         for t in range(length):
-            r = resid[t]
-            out = (r < lower) or (r > upper)
-            removed[p, t] = out
-            cleaned[p, t] = np.nan if out else data[p, t]
+            removed[p, t] = flags[t]
+            cleaned[p, t] = np.nan if flags[t] else data[p, t]

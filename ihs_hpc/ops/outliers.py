@@ -3,9 +3,9 @@
 Public numpy API over :mod:`ihs_hpc.kernels.outliers`:
 
 * :func:`iqr_outliers` — the quartile rule on each pixel's raw series (``prep.outliers: iqr``);
-* :func:`residual_outliers` — the same fences on the residual from a running median of a few weeks
-  (``prep.outliers: residual``), so isolated spikes go and the high season and sustained plume
-  episodes stay.
+* :func:`residual_outliers` — on the residual from a running median of a few weeks, days that stand
+  out from both neighbouring days by more than a multiple of the residuals' IQR
+  (``prep.outliers: residual``): isolated spikes go, the high season and plume episodes stay.
 """
 from __future__ import annotations
 
@@ -88,27 +88,29 @@ def _prepare(cube, factor, axis):
     return np.ascontiguousarray(data), factor, axis
 
 
-def residual_outliers(cube, factor=1.5, window=31, axis=-1):
-    """Replace values that stand out of their few weeks by NaN (residual IQR rule).
+def residual_outliers(cube, factor=3.0, window=31, axis=-1):
+    """Replace isolated spikes by NaN: days that stand out from both neighbouring days (residual rule).
 
-    For every series along ``axis``: the residual ``x(t) - m(t)`` from the centred running median
-    ``m`` over ``window`` days (NaN-aware, window truncated at the ends — pandas'
-    ``rolling(window, center=True, min_periods=1).median()``); values whose residual lies below
-    ``Q1 - factor * IQR`` or above ``Q3 + factor * IQR`` of the series' residuals (quartiles as
-    ``numpy.nanpercentile``) become NaN.
+    For every series along ``axis``: the residual ``r(t) = x(t) - m(t)`` from the centred running
+    median ``m`` over ``window`` days (NaN-aware, window truncated at the ends — pandas'
+    ``rolling(window, center=True, min_periods=1).median()``) and the interquartile range ``IQR`` of
+    the residuals (quartiles as ``numpy.nanpercentile``). A value is an outlier when its residual
+    exceeds the residuals of both neighbouring valid days by more than ``factor × IQR``, or lies
+    below both by more than that.
 
     The paper's rule (:func:`iqr_outliers`, seed 000 §2.3.1) puts the fences on the raw series, so
     it removes the days of the high season first — in IHS areas the days the sources add most —
-    and lowers the IHS signal. Judged on the residual, a day is an outlier only against its own
-    weeks: isolated spikes go, while the seasonal cycle and sustained pollution episodes (longer
-    than about half the window) stay.
+    and lowers the IHS signal. Here a day is judged against its own weeks (the running median
+    carries the seasonal cycle and slow changes) and against its neighbouring days: an isolated
+    spike goes, while a day inside a pollution or plume episode (whose neighbours are high too)
+    stays.
 
     Parameters
     ----------
     cube : array_like, float32 or float64
         Any shape; the series run along ``axis``.
-    factor : float, default 1.5
-        Fence multiplier on the residuals' IQR.
+    factor : float, default 3.0
+        Multiplier of the residuals' IQR.
     window : int, default 31
         Odd running-median window (days), >= 3.
     axis : {0, -1, ndim - 1}, default -1

@@ -1,8 +1,9 @@
 """Data preparation (seed 000 §2.3.1): per-pixel outlier removal, then gap filling that completes.
 
-1. Per tile: the outlier rule per pixel series (outliers → NaN; ``prep.outliers``: ``residual`` — the
-   IQR fences on the residual from a running median of ``prep.outlier_window`` days, which keeps the
-   high season and sustained plume episodes — or ``iqr``, the paper's fences on the raw series,
+1. Per tile: the outlier rule per pixel series (outliers → NaN; ``prep.outliers``: ``residual`` — on
+   the residual from a running median of ``prep.outlier_window`` days, days standing out from both
+   neighbouring days by more than ``prep.residual_factor`` IQR: isolated spikes go, the high season
+   and plume episodes stay — or ``iqr``, the paper's fences on the raw series,
    :mod:`ihs_hpc.ops.outliers`) and, per pixel, the days missing in the
    input. Pixels missing on *every* day are counted and, by default (``prep.fill_empty_pixels:
    false``), masked out of the analysis: they stay NaN in every later store instead of being kriged
@@ -81,7 +82,8 @@ def run_prep(config: RunConfig, client, echo) -> dict:
         from ..errors import ConfigError
 
         raise ConfigError(f"{config.source}: key 'prep.outlier_window' must be an odd integer >= 3, got {window}")
-    rule_text = (f"IQR rule (factor {factor}) on the residual from a {window}-day running median" if rule == "residual"
+    rule_text = (f"residual rule: days standing out from both neighbouring days by more than {factor} IQR of the "
+                 f"residuals from a {window}-day running median" if rule == "residual"
                  else f"IQR rule (factor {factor}) on the raw series")
     create_store(out, grid, {
         "pm25_clean": cube_spec(PM25[0], f"PM2.5 with outliers removed (seed 000 §2.3.1; {rule_text})"),

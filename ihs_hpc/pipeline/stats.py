@@ -790,6 +790,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
         "pm25_ihs": _f(pm["pm25_ihs"][A]), "share_pct": _f(pm["share_pct"][A]),
         "pm25_ihs_decline_pct": _f(operating_decline(annual["pm25_ihs"].to_numpy(), any_operating)[0]),
         "negative_pct": _f(pm["negative_pct"][A]) if "negative_pct" in pm else None,
+        "negative_pixel_days": int(period_sums["n_neg"][A]) if "n_neg" in period_sums else None,
         "ihs_days_share_over_100": int(ihs_summary["days_share_over_100"].sum()) if not ihs_summary.empty else 0,
         "pm25_ihs_trend": {"trend": period_trend["trend"], "z": _f(period_trend["z"]), "p": _f(period_trend["p"]),
                            "sen_slope": _f(period_trend["slope"])},
