@@ -62,9 +62,10 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
              met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool, year_of_day: np.ndarray,
              idle_min_days: int, idle_margin: int, pm25_var: str = "pm25") -> None:
     """Pass A for one tile (see the module docstring); records ``fit_<tile>``."""
-    from .stage2 import _cube, tile_baseline, tile_regressors
+    from .stage2 import _cube, restore_level, tile_baseline, tile_regressors
 
-    pm25_bl, analysed = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid, pm25_var=pm25_var)
+    pm25_bl, analysed, short_term_mean = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid,
+                                                       pm25_var=pm25_var)
     regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
     n_pix, n_time = pm25_bl.shape
     areas = read_tile(stage1, tile, ["background"])
@@ -83,7 +84,8 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     bg = np.flatnonzero(background & analysed)
     if bg.size:
         tem, fit = remove_met(pm25_bl[bg], regressors[bg], keep_level=keep_level)  # eqs. 3 and 4
-        coef[bg], r2[bg], fitted[bg], bl_tem[bg] = fit.coef, fit.r2, fit.fitted, tem
+        coef[bg], r2[bg], fitted[bg] = fit.coef, fit.r2, fit.fitted
+        bl_tem[bg] = restore_level(tem, short_term_mean[bg], keep_level)
         source[bg] = np.where(np.isfinite(fit.r2), FIT_OWN, FIT_NONE)
         days[bg] = n_time
     inside = np.flatnonzero(~background & analysed)
@@ -104,6 +106,7 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     shape = tile.shape
     blocks = {"pm25_bl": _cube(pm25_bl, shape), "pm25_bl_mlr": _cube(fitted, shape), "pm25_bl_tem": _cube(bl_tem, shape),
               "r2": r2.reshape(shape).astype(np.float32), "met_fit_source": source.reshape(shape),
+              "short_term_mean": short_term_mean.reshape(shape).astype(np.float32),
               "met_fit_days": days.reshape(shape)}
     for k in range(k1):
         blocks[f"coef_a{k}"] = coef[:, k].reshape(shape).astype(np.float32)
@@ -133,10 +136,10 @@ def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> d
 def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid,
                keep_level: bool) -> None:
     """Pass C for one tile: eqs. 3–4 with the pixel's own idle-day or carried coefficients."""
-    from .stage2 import tile_regressors
+    from .stage2 import restore_level, tile_regressors
 
     n_coef = len(variables) + 1
-    fields = read_tile(out, tile, ["met_fit_source"] + [f"coef_a{k}" for k in range(n_coef)])
+    fields = read_tile(out, tile, ["met_fit_source", "short_term_mean"] + [f"coef_a{k}" for k in range(n_coef)])
     source = fields["met_fit_source"].ravel()
     todo = np.flatnonzero((source == FIT_IDLE) | (source == FIT_CARRIED))
     if todo.size == 0:
@@ -148,6 +151,7 @@ def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarr
     coef = np.stack([fields[f"coef_a{k}"].ravel() for k in range(n_coef)], axis=1).astype(np.float64)
     regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
     tem, fitted = apply_met(bl[todo], regressors[todo], coef[todo], keep_level=keep_level)  # eqs. 3 and 4
+    tem = restore_level(tem, fields["short_term_mean"].ravel()[todo].astype(np.float64), keep_level)
     mlr_flat = cubes["pm25_bl_mlr"].reshape(n_time, -1)
     tem_flat = cubes["pm25_bl_tem"].reshape(n_time, -1)
     mlr_flat[:, todo] = fitted.T

@@ -86,7 +86,9 @@ def met_baseline_tile(tile, *, cubes: Path, out: Path, variables: tuple[str, ...
 
 
 def tile_baseline(tile, *, pm25_source: Path, settings: dict, grid: Grid, pm25_var: str = "pm25"):
-    """The PM2.5 baseline (eq. 2) of every pixel of one tile: ``(pm25_bl (pixels, time), analysed (pixels,))``.
+    """The PM2.5 baseline (eq. 2) of every pixel of one tile: ``(pm25_bl (pixels, time), analysed (pixels,),
+    short_term_mean (pixels,))``, the last the mean over the record of the short-term component ``R`` of
+    eq. 1 (series minus baseline), which a finite record's STL leaves non-zero.
 
     Pixels with no value on any day (masked out by prep) stay NaN; a pixel with only some days
     missing is an error (prep fills every gap).
@@ -104,9 +106,20 @@ def tile_baseline(tile, *, pm25_source: Path, settings: dict, grid: Grid, pm25_v
             f"tile {tile.name} (first: lat {grid.lat[tile.rows][row]:.3f}, lon {grid.lon[tile.cols][col]:.3f}); "
             f"stage 2 needs complete series: enable prep (prep.enabled: true), which fills every gap")
     pm25_bl = np.full_like(series, np.nan)
+    short_term_mean = np.full(series.shape[0], np.nan)
     if analysed.any():
         pm25_bl[analysed] = stl_baseline(series[analysed], **settings)  # eq. 2
-    return pm25_bl, analysed
+        short_term_mean[analysed] = (series[analysed] - pm25_bl[analysed]).mean(axis=1)
+    return pm25_bl, analysed, short_term_mean
+
+
+def restore_level(bl_tem: np.ndarray, short_term_mean: np.ndarray, keep_level: bool) -> np.ndarray:
+    """``keep_level``: ``pm25_bl_tem`` keeps the mean of the pixel's PM2.5 series — the regression's mean
+    (added back by :func:`~ihs_hpc.ops.mlr.remove_met`) and the mean the STL short-term component
+    took with it."""
+    if keep_level:
+        bl_tem = bl_tem + short_term_mean[:, None]
+    return bl_tem
 
 
 def tile_regressors(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray,
@@ -141,12 +154,15 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
 
     The paper's method taken literally (seed 000 §2.3.3): eq. 3 fitted on every pixel's own series.
     """
-    pm25_bl, _ = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid, pm25_var=pm25_var)
+    pm25_bl, _, short_term_mean = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid,
+                                                pm25_var=pm25_var)
     regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
     pm25_bl_tem, fit = remove_met(pm25_bl, regressors, keep_level=keep_level)  # eqs. 3 and 4
+    pm25_bl_tem = restore_level(pm25_bl_tem, short_term_mean, keep_level)
     shape = tile.shape
     blocks = {"pm25_bl": _cube(pm25_bl, shape), "pm25_bl_mlr": _cube(fit.fitted, shape),
               "pm25_bl_tem": _cube(pm25_bl_tem, shape), "r2": fit.r2.reshape(shape).astype(np.float32),
+              "short_term_mean": short_term_mean.reshape(shape).astype(np.float32),
               "met_fit_source": np.where(np.isfinite(fit.r2), FIT_OWN, FIT_NONE).reshape(shape).astype(np.int8),
               "met_fit_days": np.where(np.isfinite(fit.r2), pm25_bl.shape[1], 0).reshape(shape).astype(np.int32)}
     for k in range(fit.coef.shape[-1]):
@@ -160,6 +176,8 @@ def stage2_variables(met_vars) -> dict:
         "pm25_bl_mlr": cube_spec(PM25_UNITS, "PM2.5 baseline explained by meteorological baselines (eq. 3)"),
         "pm25_bl_tem": cube_spec(PM25_UNITS, "PM2.5 baseline with meteorology removed (eq. 4; see keep_level)"),
         "r2": map_spec("1", "coefficient of determination of the regression (eq. 3)"),
+        "short_term_mean": map_spec(PM25_UNITS, "mean over the record of the STL short-term component R (eq. 1); "
+                                                "added back to pm25_bl_tem with keep_level"),
         "coef_a0": map_spec(PM25_UNITS, "regression intercept a0 (eq. 3)"),
         "met_fit_source": map_spec("1", f"where the pixel's coefficients come from: {SOURCE_MEANING}", dtype="int8"),
         "met_fit_days": map_spec("1", "days the pixel's own regression (eq. 3) was fitted on (0: carried or none)",
