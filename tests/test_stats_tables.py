@@ -486,3 +486,18 @@ def test_stale_stores_recomputed(tmp_path):
     mark_complete(tmp_path / "stage3.zarr")  # what a rerun of stage 3 does last
     assert _fingerprint(paths, TILE) != before
     assert _stored_fingerprint(tmp_path / "nothing.zarr") is None
+
+
+def test_yoy_and_decline_only_between_operating_years():
+    from ihs_hpc.stats.aggregate import operating_decline, yoy_pct
+
+    v = np.array([[10.0, 0.4, 8.0, 6.0, 5.0], [4.0, 3.0, 2.0, 1.0, 0.5]])
+    op = np.array([[True, False, True, True, True], [False, True, True, True, False]])
+    yoy = yoy_pct(v, op)
+    assert np.isnan(yoy[0, :3]).all() and np.isclose(yoy[0, 3], -25.0) and np.isclose(yoy[0, 4], 100 * (5 - 6) / 6)
+    assert np.isnan(yoy[1, [0, 1, 4]]).all() and np.isclose(yoy[1, 2], -100 / 3)
+    dec, first, last = operating_decline(v, op)
+    assert np.allclose(dec, [50.0, 100 * (3 - 1) / 3]) and first.tolist() == [0, 1] and last.tolist() == [4, 3]
+    dec, first, last = operating_decline(v, np.array([[False, False, True, False, False]] * 2))
+    assert np.isnan(dec).all() and (first == -1).all()
+    assert np.allclose(yoy_pct(v[0])[1:], 100 * np.diff(v[0]) / v[0, :-1])  # without flags: every pair

@@ -7,7 +7,7 @@ month-of-year profile of the estimate is flat where the truth's winter is far ab
 
 How, in three passes over the tiles (each resumable through its own tile records):
 
-A. ``fit_`` records, one task per tile: the PM2.5 baseline of every pixel (eq. 2); eq. 3 fitted on
+A. one task per tile (records named by the tile): the PM2.5 baseline of every pixel (eq. 2); eq. 3 fitted on
    the whole series of every **background** pixel (eq. 4 applied there at once); an **IHS-area**
    pixel is fitted on its own days only where it has at least ``stage2.met_fit_idle_days`` days on
    which none of its sources operated (per-year masks of stage 1), counting only days beyond half
@@ -17,8 +17,12 @@ B. one small 2-D step: the coefficient maps ``a0 … a6`` of the background pixe
    remaining IHS-area pixels by inverse-distance weighting of the ``stage2.met_fit_neighbours``
    nearest background pixels, the same weights for every coefficient
    (:func:`ihs_hpc.ops.carry.carry_maps`);
-C. per tile (final records): eq. 3 evaluated and eq. 4 applied in IHS areas with those coefficients
-   (:func:`ihs_hpc.ops.mlr.apply_met`).
+C. per tile (``apply_`` records): eq. 3 evaluated and eq. 4 applied in IHS areas with those
+   coefficients (:func:`ihs_hpc.ops.mlr.apply_met`).
+
+Pass B is repeated before every pass C (it is cheap and deterministic), so a run killed anywhere, or a
+tile whose chunks ``ihs check --verify`` found damaged (all its records are removed), resumes to the
+same arrays.
 
 ``met_fit_source`` records per pixel where its coefficients came from (:data:`FIT_OWN`,
 :data:`FIT_IDLE`, :data:`FIT_CARRIED`; :data:`FIT_NONE` for pixels not analysed) and
@@ -41,6 +45,8 @@ FIT_NONE, FIT_OWN, FIT_IDLE, FIT_CARRIED = 0, 1, 2, 3
 SOURCE_MEANING = ("0 not analysed, 1 fitted on the pixel's whole series, 2 fitted on the days on which none of "
                   "the pixel's sources operated, 3 carried from the background")
 MODES = ("background", "pixel")
+#: tile records of pass C
+APPLY_PREFIX = "apply_"
 
 
 def idle_days(operating_years: np.ndarray, year_of_day: np.ndarray, margin: int) -> np.ndarray:
@@ -61,7 +67,7 @@ def idle_days(operating_years: np.ndarray, year_of_day: np.ndarray, margin: int)
 def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tuple[str, ...], settings: dict,
              met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool, year_of_day: np.ndarray,
              idle_min_days: int, idle_margin: int, pm25_var: str = "pm25") -> None:
-    """Pass A for one tile (see the module docstring); records ``fit_<tile>``."""
+    """Pass A for one tile (see the module docstring); records the tile."""
     from .stage2 import _cube, restore_level, tile_baseline, tile_regressors
 
     pm25_bl, analysed, short_term_mean = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid,
@@ -110,7 +116,7 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
               "met_fit_days": days.reshape(shape)}
     for k in range(k1):
         blocks[f"coef_a{k}"] = coef[:, k].reshape(shape).astype(np.float32)
-    write_tile(out, tile, blocks, record="fit_" + tile.name)
+    write_tile(out, tile, blocks)
 
 
 def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> dict:
@@ -143,7 +149,7 @@ def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarr
     source = fields["met_fit_source"].ravel()
     todo = np.flatnonzero((source == FIT_IDLE) | (source == FIT_CARRIED))
     if todo.size == 0:
-        write_tile(out, tile, {})
+        write_tile(out, tile, {}, record=APPLY_PREFIX + tile.name)
         return
     cubes = read_tile(out, tile, ["pm25_bl", "pm25_bl_mlr", "pm25_bl_tem"])
     n_time = cubes["pm25_bl"].shape[0]
@@ -156,4 +162,5 @@ def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarr
     tem_flat = cubes["pm25_bl_tem"].reshape(n_time, -1)
     mlr_flat[:, todo] = fitted.T
     tem_flat[:, todo] = tem.T
-    write_tile(out, tile, {"pm25_bl_mlr": cubes["pm25_bl_mlr"], "pm25_bl_tem": cubes["pm25_bl_tem"]})
+    write_tile(out, tile, {"pm25_bl_mlr": cubes["pm25_bl_mlr"], "pm25_bl_tem": cubes["pm25_bl_tem"]},
+               record=APPLY_PREFIX + tile.name)

@@ -248,15 +248,15 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
             raise StoreError(f"{stage1}: ihs_count_year has no mask for the years {missing_years} of {cubes}")
         year_of_day = np.searchsorted(np.asarray(stage1_years), day_years).astype(np.int64)
         margin = resolve_stl(**settings).trend // 2
-        tiles = pending_tiles(out, grid.tiles(tile_size), prefix="fit_")
+        tiles = pending_tiles(out, grid.tiles(tile_size))
         stats = map_tiles(partial(met_fit.fit_tile, pm25_source=pm25_source, stage1=stage1, settings=settings,
                                   keep_level=keep_level, year_of_day=year_of_day,
                                   idle_min_days=int(config["stage2.met_fit_idle_days"]), idle_margin=int(margin),
-                                  **common), tiles, client, desc="stage2 PM2.5 tiles (fit)")
+                                  **common), tiles, client, desc="stage2 PM2.5 tiles")
         fit_counts = met_fit.carry_coefficients(out, grid, len(variables) + 1, int(config["stage2.met_fit_neighbours"]))
-        tiles = pending_tiles(out, grid.tiles(tile_size))
+        tiles = pending_tiles(out, grid.tiles(tile_size), prefix=met_fit.APPLY_PREFIX)
         map_tiles(partial(met_fit.apply_tile, keep_level=keep_level, **common), tiles, client,
-                  desc="stage2 PM2.5 tiles (apply)")
+                  desc="stage2 IHS-area tiles")
     group = zarr.open_group(out, mode="r")
     met_filled = {var: int(group[f"met_filled_{var}"][:].sum()) for var in variables}
     if fit_counts is None:
