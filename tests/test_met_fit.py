@@ -124,7 +124,7 @@ def test_idle_days_fit(tiny_scene, background_run, tmp_path):
 def test_idle_days_keep_away_from_operating_days():
     year_of_day = np.repeat(np.arange(4), 100)
     usable = idle_days(np.array([False, False, True, False]), year_of_day, margin=30)
-    assert usable[:170].all() and not usable[170:330].any() and usable[330:].all()
+    assert usable[:171].all() and not usable[171:329].any() and usable[329:].all()  # >= 30 days away
     assert idle_days(np.array([True, True, True, True]), year_of_day, 30).sum() == 0
     assert idle_days(np.zeros(4, bool), year_of_day, 30).all()
 

@@ -35,8 +35,8 @@ from ..config import RunConfig
 from ..grid import Grid
 from ..io.cube import create_store, is_complete, map_spec, mark_complete, open_store, read_tile, write_tile
 from ..stats.aggregate import (DECEMBER_RULE, SEASONS, GroupLayout, block_sums, box_stats, calendar, decline_pct,
-                               operating_decline,
-                               describe, means_from_sums, moran_test, mwu_test, pearson_test, pixel_trends, ratio,
+                               describe, means_from_sums, moran_test, mwu_test, operating_decline, pearson_test,
+                               pixel_trends, ratio,
                                reduce_by, season_completeness, tile_membership, trend_test, yoy_pct)
 from ..stats.tables import TableWriter, city_year_table, correlation_table, trend_table
 from .inputs import input_store
@@ -617,7 +617,8 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
         t2 = city_year_table(city_en, years, ym["pm25_ihs"][gi], alpha=ALPHA, operating=city_operating)
         writer.add("city_pm25_ihs_annual", t2,
                    "Table 2 — annual mean IHS-related PM2.5 (µg m⁻³) in the IHS areas of each city, decline "
-                   "between the first and the last year (%), and Mann–Kendall/Sen trend")
+                   "between the first and the last year in which a source of the city's areas operated (%), and "
+                   "Mann–Kendall/Sen trend")
         writer.add("city_share_annual", city_year_table(city_en, years, ym["share_pct"][gi], alpha=ALPHA,
                                                         operating=city_operating),
                    "Annual contribution of IHS-related PM2.5 (%) in the IHS areas of each city (Fig. 10)")
