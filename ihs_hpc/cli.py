@@ -98,7 +98,7 @@ def _stage_command(stage: str, help_text: str):
 
 for _stage, _help in (
     ("input", "Make RUN/cubes.zarr from the configured input (real files, a synthetic scene, or a store)."),
-    ("prep", "IQR outlier removal and per-day kriging gap fill of PM2.5 (RUN/prep.zarr)."),
+    ("prep", "Outlier removal (prep.outliers) and per-day kriging gap fill of PM2.5 (RUN/prep.zarr)."),
     ("stage1", "IHS radiation areas by region growing over the DEM (RUN/stage1.zarr)."),
     ("stage2", "STL baselines and per-pixel regression on meteorological baselines (RUN/stage2.zarr)."),
     ("stage3", "Background PM2.5 inside IHS areas and IHS-related PM2.5, eq. 10 (RUN/stage3.zarr)."),

@@ -37,6 +37,18 @@ _NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "stage2.stl.inner_iter": (int,),
     "stage2.stl.outer_iter": (int,),
     "stats.indicators": (str,),
+    "input.synthetic.ihs_season": (str,),
+    "input.synthetic.ihs_season_amplitude": (int, float),
+    "input.synthetic.emission_jitter": (int, float),
+    "input.synthetic.noise": (str,),
+    "input.synthetic.noise_sigma": (int, float),
+    "input.synthetic.spikes": (int, float),
+    "input.synthetic.towns_near_ihs": (int,),
+    "input.synthetic.terrain_edge": (int, float),
+    "input.synthetic.dense_clusters": (bool,),
+    "input.synthetic.strength_spread": (int, float),
+    "input.synthetic.start_stop_fraction": (int, float),
+    "input.synthetic.ihs_share": (int, float),
     "report.case_ihs": (str, int),
     "allocation.pm25": (str,),
     "allocation.index": (str,),
@@ -63,6 +75,10 @@ _CHOICES: dict[str, tuple] = {
     "stage3.uconvlstm.holes": ("year", "union"),
     "stage3.uconvlstm.backend": ("single", "ddp", "horovod"),
     "stage3.uconvlstm.device": ("auto", "cpu", "cuda"),
+    "stage2.met_fit": ("background", "pixel"),
+    "prep.outliers": ("residual", "iqr"),
+    "input.synthetic.ihs_season": ("winter", "summer", "none"),
+    "input.synthetic.noise": ("additive", "multiplicative"),
 }
 
 
@@ -185,6 +201,13 @@ def _validate_input(settings: Mapping, source: str) -> None:
             raise ConfigError(str(err)) from None
     elif kind == "store" and not settings["input"].get("store"):
         raise ConfigError(f"{source}: input.kind is 'store' but input.store is not set")
+    elif kind == "synthetic":
+        from .synth.variants import SceneOptions
+
+        try:
+            SceneOptions.from_mapping(settings["input"].get("synthetic"))
+        except ValueError as err:
+            raise ConfigError(f"{source}: input.synthetic: {err}") from None
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Mapping | None = None) -> RunConfig:

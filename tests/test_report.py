@@ -76,3 +76,23 @@ def test_report_needs_stats(tmp_path):
     with pytest.raises(ValueError, match="stats"):
         run_report(config, None, lambda *a: None)
 
+
+
+def test_report_shows_the_runs_matrix_row_the_modes_and_the_counts(report):
+    import pandas as pd
+
+    from ihs_hpc.validate import failures, matrix_row
+
+    config, out, _ = report
+    html = (out / "index.html").read_text()
+    md = (out / "report.md").read_text()
+    assert "row of the score matrix" in html and "stage2.met_fit: background" in html
+    assert "prep.outliers: residual" in md
+    scores = pd.read_csv(config.run_dir / "stats" / "truth_scores.csv").set_index("metric")["value"].to_dict()
+    row = matrix_row(scores)
+    verdict = "yes" if not failures(row) else "no: " + ", ".join(failures(row))
+    assert verdict in md
+    head = json.loads((config.run_dir / "stats" / "stats.json").read_text())["headline"]
+    assert head["negative_pixel_days"] > 0  # the fake estimate has noise around small true values
+    assert "negative IHS-related estimate" in md and f"{head['negative_pixel_days']}" in md
+    assert "contribution above 100 %" in md

@@ -228,7 +228,12 @@ def test_city_tables(run):
         px = inside & (city == c)
         values = [_ihs_mean(flat, years == y, px) for y in YEARS]
         assert np.allclose(t2.loc[name, [str(y) for y in YEARS]].to_numpy(float), values)
-        assert np.isclose(t2.loc[name, "decline_2012_2014_pct"], 100 * (values[0] - values[-1]) / values[0])
+        # declines only between years in which some source whose area reaches the city operated
+        reaching = [i for i, m in enumerate(a["members"]) if (city[m] == c).any()]
+        op_years = [j for j in range(len(YEARS)) if OPERATING[reaching, j].any()]
+        first, last = op_years[0], op_years[-1]
+        assert t2.loc[name, "decline_from"] == YEARS[first] and t2.loc[name, "decline_to"] == YEARS[last]
+        assert np.isclose(t2.loc[name, "decline_2012_2014_pct"], 100 * (values[first] - values[last]) / values[first])
         mk = pmk.original_test(values)
         assert np.isclose(t2.loc[name, "mk_p"], mk.p) and np.isclose(t2.loc[name, "mk_z"], mk.z)
         assert np.isclose(t2.loc[name, "sen_slope"], mk.slope)
@@ -319,6 +324,22 @@ def test_single_ihs(run):
         ok = _pair(flat)[:, members]
         daily = 100 * np.where(ok, flat["est"][:, members], 0).sum(1) / np.where(ok, flat["pm25"][:, members], 0).sum(1)
         assert np.isclose(summary.loc[ihs_id, "daily_share_max_pct"], daily.max())
+        assert summary.loc[ihs_id, "days_share_over_100"] == (daily > 100).sum()
+        est = flat["est"][:, members]
+        assert np.isclose(summary.loc[ihs_id, "negative_pct"], 100 * (ok & (est < 0)).sum() / ok.sum())
+        # no year-on-year change or decline against a year in which the source did not operate
+        values = [_ihs_mean(flat, years == y, members) for y in YEARS]
+        for j in range(1, len(YEARS)):
+            yoy = long[(long.ihs_id == ihs_id) & (long.year == YEARS[j])].iloc[0].pm25_ihs_yoy_pct
+            if OPERATING[i, j] and OPERATING[i, j - 1]:
+                assert np.isclose(yoy, 100 * (values[j] - values[j - 1]) / values[j - 1])
+            else:
+                assert np.isnan(yoy)
+        op_years = np.flatnonzero(OPERATING[i])
+        first, last = op_years[0], op_years[-1]
+        assert np.isclose(summary.loc[ihs_id, "decline_2012_2014_pct"],
+                          100 * (values[first] - values[last]) / values[first])
+        assert summary.loc[ihs_id, "decline_from"] == YEARS[first]
 
 
 def test_trend_maps_and_moran(run):
@@ -375,6 +396,18 @@ def test_truth_scores(run):
     share_err = 100 * (np.where(ok, a["est"], 0).sum() - np.where(ok, a["truth"], 0).sum()) / tot
     assert np.isclose(scores["share_error_pct"], share_err)
     assert np.isclose(result["truth"]["share_error_pct"], share_err)
+    s_est, s_true = np.where(ok, a["est"], 0), np.where(ok, a["truth"], 0)
+    assert np.isclose(scores["bias_pct"], 100 * (s_est.sum() - s_true.sum()) / s_true.sum())
+    assert np.isclose(scores["negative_fraction"], (ok & (a["est"] < 0)).sum() / ok.sum())
+    months = pd.DatetimeIndex(a["time"]).month.to_numpy()
+    n_m = np.array([ok[months == m].sum() for m in range(1, 13)])
+    prof_e = np.array([s_est[months == m].sum() for m in range(1, 13)]) / n_m
+    prof_t = np.array([s_true[months == m].sum() for m in range(1, 13)]) / n_m
+    assert np.isclose(scores["month_profile_r"], np.corrcoef(prof_e, prof_t)[0, 1])
+    assert np.isclose(scores["truth_month_amplitude_pct"], 100 * np.ptp(prof_t) / prof_t.mean())
+    for season, m3 in (("DJF", (12, 1, 2)), ("JJA", (6, 7, 8))):
+        sel = np.isin(months, m3)
+        assert np.isclose(scores[f"bias_pct_{season}"], 100 * (s_est[sel].sum() - s_true[sel].sum()) / s_true[sel].sum())
 
 
 def test_rerun_reuses_stores(run):
@@ -453,3 +486,18 @@ def test_stale_stores_recomputed(tmp_path):
     mark_complete(tmp_path / "stage3.zarr")  # what a rerun of stage 3 does last
     assert _fingerprint(paths, TILE) != before
     assert _stored_fingerprint(tmp_path / "nothing.zarr") is None
+
+
+def test_yoy_and_decline_only_between_operating_years():
+    from ihs_hpc.stats.aggregate import operating_decline, yoy_pct
+
+    v = np.array([[10.0, 0.4, 8.0, 6.0, 5.0], [4.0, 3.0, 2.0, 1.0, 0.5]])
+    op = np.array([[True, False, True, True, True], [False, True, True, True, False]])
+    yoy = yoy_pct(v, op)
+    assert np.isnan(yoy[0, :3]).all() and np.isclose(yoy[0, 3], -25.0) and np.isclose(yoy[0, 4], 100 * (5 - 6) / 6)
+    assert np.isnan(yoy[1, [0, 1, 4]]).all() and np.isclose(yoy[1, 2], -100 / 3)
+    dec, first, last = operating_decline(v, op)
+    assert np.allclose(dec, [50.0, 100 * (3 - 1) / 3]) and first.tolist() == [0, 1] and last.tolist() == [4, 3]
+    dec, first, last = operating_decline(v, np.array([[False, False, True, False, False]] * 2))
+    assert np.isnan(dec).all() and (first == -1).all()
+    assert np.allclose(yoy_pct(v[0])[1:], 100 * np.diff(v[0]) / v[0, :-1])  # without flags: every pair

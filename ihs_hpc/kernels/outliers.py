@@ -145,3 +145,119 @@ def iqr_outliers_2d(data, series_along_rows, factor, cleaned, removed):
                     out = (v < lowers[j]) or (v > uppers[j])
                     removed[t, p0 + j] = out
                     cleaned[t, p0 + j] = np.nan if out else v
+
+
+@numba.njit(cache=True)
+def _median_of(buf, n):
+    """Median of ``buf[:n]`` (no NaN, ``n >= 1``) as numpy.median: the mean of the two middle values
+    for even ``n``. ``buf`` is reordered in place."""
+    half = n // 2
+    upper = select_kth(buf, 0, n - 1, half)
+    if n % 2 == 1:
+        return upper
+    lower = select_kth(buf, 0, half - 1, half - 1)
+    return 0.5 * (lower + upper)
+
+
+@numba.njit(cache=True)
+def running_median(series, half, buf, out):
+    """Centred running median of one series over ``2 * half + 1`` days, NaN-aware.
+
+    ``out[t]`` is the median of the non-NaN values of ``series[t - half : t + half + 1]`` (the
+    window truncated at both ends), NaN when that window holds none — the semantics of
+    ``pandas.Series.rolling(2 * half + 1, center=True, min_periods=1).median()``.
+
+    Parameters
+    ----------
+    series : ndarray, shape (T,), float
+    half : int
+        Half-width of the window (days on each side).
+    buf : ndarray, shape (>= 2 * half + 1,), float64
+        Scratch space.
+    out : ndarray, shape (T,), float64
+        Output.
+    """
+    n_t = series.shape[0]
+    for t in range(n_t):
+        lo = max(t - half, 0)
+        hi = min(t + half + 1, n_t)
+        n = 0
+        for j in range(lo, hi):
+            v = series[j]
+            if not np.isnan(v):
+                buf[n] = v
+                n += 1
+        out[t] = _median_of(buf, n) if n > 0 else np.nan
+
+
+@numba.njit(cache=True)
+def isolated_outliers(series, half, factor, window, base, resid, buf, removed):
+    """The residual spike rule on one series (see :func:`residual_outliers_rows`); writes ``removed``.
+
+    ``window`` (>= 2 * half + 1), ``base``, ``resid``, ``buf`` (>= T) are scratch space.
+    """
+    length = series.shape[0]
+    running_median(series, half, window, base)
+    for t in range(length):
+        resid[t] = series[t] - base[t]
+        removed[t] = False
+    lower, upper, n = iqr_bounds(resid, 1.0, buf)
+    if n < 3:
+        return
+    # iqr_bounds with factor 1 gives Q1 - IQR and Q3 + IQR: their distance is 3 IQR
+    limit = factor * (upper - lower) / 3.0
+    prev = -1
+    for t in range(length):
+        r = resid[t]
+        if np.isnan(r):
+            continue
+        nxt = t + 1
+        while nxt < length and np.isnan(resid[nxt]):
+            nxt += 1
+        if prev < 0 and nxt >= length:
+            prev = t
+            continue
+        a = resid[prev] if prev >= 0 else resid[nxt]
+        b = resid[nxt] if nxt < length else resid[prev]
+        removed[t] = (r - max(a, b) > limit) or (min(a, b) - r > limit)
+        prev = t
+
+
+@numba.njit(cache=True, parallel=True)
+def residual_outliers_rows(data, half, factor, cleaned, removed):
+    """The residual spike rule on every row of a (series, time) array.
+
+    For each series: the residual from its centred running median over ``2 * half + 1`` days
+    (:func:`running_median`) and the IQR of those residuals (linear quartiles, as
+    :func:`iqr_bounds`); a value is an outlier when its residual stands out from the residuals of
+    *both* neighbouring valid days by more than ``factor × IQR`` (above both, or below both). An
+    isolated spike does; a day inside a pollution episode, whose neighbours are high too, and the
+    seasonal swing, carried by the running median, do not — unlike the fences of the raw series
+    (:func:`iqr_outliers_2d`), which cut the high season's days first.
+
+    Parameters
+    ----------
+    data : ndarray, shape (P, T), float32 or float64, C-contiguous
+    half : int
+        Half-width of the running-median window (days).
+    factor : float
+        Multiplier of the residuals' IQR that a day must stand out from both neighbours by.
+    cleaned : ndarray, same shape and dtype as ``data``
+        Output: ``data`` with the outliers replaced by NaN.
+    removed : ndarray of bool, same shape as ``data``
+        Output: True where a value was an outlier.
+    """
+    n_series, length = data.shape
+    for p in numba.prange(n_series):
+        series = np.empty(length, dtype=np.float64)
+        for t in range(length):
+            series[t] = data[p, t]
+        window = np.empty(2 * half + 1, dtype=np.float64)
+        base = np.empty(length, dtype=np.float64)
+        resid = np.empty(length, dtype=np.float64)
+        buf = np.empty(length, dtype=np.float64)
+        flags = np.empty(length, dtype=np.bool_)
+        isolated_outliers(series, half, factor, window, base, resid, buf, flags)
+        for t in range(length):
+            removed[p, t] = flags[t]
+            cleaned[p, t] = np.nan if flags[t] else data[p, t]

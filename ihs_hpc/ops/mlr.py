@@ -3,7 +3,9 @@
 Seed 000, section 2.3.3:
 
 * eq. 3: ``PM2.5_bl_mlr(t) = a0 + sum_i a_i met_bl_i(t)`` — :func:`mlr`;
-* eq. 4: ``PM2.5_bl_tem(t) = PM2.5_bl(t) - PM2.5_bl_mlr(t)`` — :func:`remove_met`.
+* eq. 4: ``PM2.5_bl_tem(t) = PM2.5_bl(t) - PM2.5_bl_mlr(t)`` — :func:`remove_met` (fit and remove),
+  :func:`apply_met` (remove with coefficients fitted elsewhere, e.g. carried into IHS areas from
+  the background, ``stage2.met_fit: background``).
 
 Every pixel (every index of the leading axes) gets its own fit.  The numerics live in
 :mod:`ihs_hpc.kernels.mlr` (centred normal equations solved by Cholesky in numba, in parallel over
@@ -18,7 +20,7 @@ import numpy as np
 
 from ihs_hpc.kernels.mlr import INVALID_RANK, mlr_min_norm_pixels, mlr_pixels
 
-__all__ = ["MLRResult", "mlr", "remove_met", "INVALID_RANK"]
+__all__ = ["MLRResult", "mlr", "remove_met", "apply_met", "INVALID_RANK"]
 
 #: default relative pivot tolerance of the Cholesky factorisation
 DEFAULT_RTOL = 1e-10
@@ -194,7 +196,54 @@ def remove_met(y, X, *, rtol: float = DEFAULT_RTOL, keep_level: bool = False) ->
         The regression behind it.
     """
     result = mlr(y, X, rtol=rtol)
-    bl_tem = np.asarray(y, dtype=np.float64) - result.fitted
+    return _remove(y, result.fitted, keep_level), result
+
+
+def _remove(y, fitted: np.ndarray, keep_level: bool) -> np.ndarray:
+    """Eq. 4: ``bl - bl_mlr``, plus the mean of ``bl_mlr`` per pixel when ``keep_level``."""
+    bl_tem = np.asarray(y, dtype=np.float64) - fitted
     if keep_level:
-        bl_tem += result.fitted.mean(axis=-1, keepdims=True)
-    return bl_tem, result
+        bl_tem += fitted.mean(axis=-1, keepdims=True)
+    return bl_tem
+
+
+def apply_met(y, X, coef, *, keep_level: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the meteorology-driven part of a baseline with given coefficients (seed 000, eqs. 3–4).
+
+    ``bl_mlr(t) = a0 + sum_i a_i X_i(t)`` (eq. 3 evaluated, not fitted) and ``bl_tem = bl - bl_mlr``
+    (eq. 4), for coefficients estimated elsewhere — e.g. fitted where no IHS is active and carried
+    into IHS areas (``stage2.met_fit: background``), so that the IHS signal's own seasonal cycle is
+    not absorbed by the seasonal meteorological baselines.
+
+    Parameters
+    ----------
+    y : array_like, shape (..., time)
+        PM2.5 baseline ``bl`` (eq. 2).
+    X : array_like, shape (..., k, time) or (k, time)
+        Meteorological baselines, as for :func:`mlr`.
+    coef : array_like, shape (..., k + 1)
+        ``a0`` then ``a1 .. ak`` per pixel (the layout of :attr:`MLRResult.coef`).
+    keep_level : bool, optional
+        As for :func:`remove_met`: add back each pixel's mean of ``bl_mlr``, removing only the
+        meteorological variation (``a0`` then has no effect).
+
+    Returns
+    -------
+    bl_tem : ndarray, shape (..., time), float64
+    fitted : ndarray, shape (..., time), float64
+        ``bl_mlr``; NaN where a coefficient or an input is NaN.
+    """
+    y = _as_float_array("y", y, keep_float32=False)
+    X = _as_float_array("X", X, keep_float32=False)
+    coef = _as_float_array("coef", coef, keep_float32=False)
+    if y.ndim < 1 or X.ndim < 2:
+        raise ValueError(f"y must be (..., time) and X (..., k, time) or (k, time); got {y.shape} and {X.shape}")
+    k = X.shape[-2]
+    if X.shape[-1] != y.shape[-1]:
+        raise ValueError(f"X's time axis has length {X.shape[-1]} but y's has {y.shape[-1]}")
+    if coef.shape != y.shape[:-1] + (k + 1,):
+        raise ValueError(f"coef must have shape {y.shape[:-1] + (k + 1,)} (intercept then {k} slopes), got {coef.shape}")
+    if X.ndim > 2 and X.shape[:-2] != y.shape[:-1]:
+        raise ValueError(f"X's leading axes {X.shape[:-2]} must equal y's {y.shape[:-1]}, or X must be 2-D")
+    fitted = coef[..., :1] + np.einsum("...k,...kt->...t", coef[..., 1:], X)
+    return _remove(y, fitted, keep_level), fitted

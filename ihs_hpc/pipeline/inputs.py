@@ -44,12 +44,18 @@ def run_input(config: RunConfig, client, echo) -> dict:
     if kind == "synthetic":
         from ..synth import generate_scene
 
+        from ..synth.variants import SceneOptions
+
         preset = config["input.synthetic.preset"]
         seed = config["input.synthetic.seed"]
-        echo(f"  generating the synthetic '{preset}' scene (seed {seed})")
-        generate_scene(preset, work, seed=seed, tile_size=config["grid.tile_size"], attrs=stamp(config, "input"))
+        options = SceneOptions.from_mapping(config["input.synthetic"])
+        variant = options.set()
+        echo(f"  generating the synthetic '{preset}' scene (seed {seed})"
+             + (f", variant {variant}" if variant else ""))
+        generate_scene(preset, work, seed=seed, tile_size=config["grid.tile_size"], attrs=stamp(config, "input"),
+                       options=options)
         publish(work, out)
-        return {"store": str(out), "preset": preset, "seed": seed}
+        return {"store": str(out), "preset": preset, "seed": seed, **({"scene_options": variant} if variant else {})}
     if kind == "files":
         from ..io.ingest import ingest
 

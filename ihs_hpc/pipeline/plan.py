@@ -67,7 +67,8 @@ def _input_fingerprint(config: RunConfig, spec) -> pv.Fingerprint:
     if kind == "synthetic":
         from ..synth.presets import GENERATOR_VERSION
 
-        inputs.update(_config_keys(config, ["input.synthetic"]))
+        # unset scene-variant options (null) leave the fingerprint of a preset's scene as it was
+        inputs.update({k: v for k, v in _config_keys(config, ["input.synthetic"]).items() if v is not None})
         inputs["synth.generator_version"] = GENERATOR_VERSION
         inputs["synth.shared_data"] = _shared_data_listing()
     elif kind == "files":

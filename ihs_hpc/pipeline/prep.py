@@ -1,6 +1,10 @@
-"""Data preparation (seed 000 §2.3.1): per-pixel IQR outlier removal, then gap filling that completes.
+"""Data preparation (seed 000 §2.3.1): per-pixel outlier removal, then gap filling that completes.
 
-1. Per tile: the IQR rule per pixel series (outliers → NaN) and, per pixel, the days missing in the
+1. Per tile: the outlier rule per pixel series (outliers → NaN; ``prep.outliers``: ``residual`` — on
+   the residual from a running median of ``prep.outlier_window`` days, days standing out from both
+   neighbouring days by more than ``prep.residual_factor`` IQR: isolated spikes go, the high season
+   and plume episodes stay — or ``iqr``, the paper's fences on the raw series,
+   :mod:`ihs_hpc.ops.outliers`) and, per pixel, the days missing in the
    input. Pixels missing on *every* day are counted and, by default (``prep.fill_empty_pixels:
    false``), masked out of the analysis: they stay NaN in every later store instead of being kriged
    into invented series.
@@ -29,7 +33,7 @@ from ..config import RunConfig
 from ..grid import Grid
 from ..io.cube import (create_store, cube_spec, is_recorded, map_spec, mark_complete, open_store, pending_tiles, publish,
                        read_tile, write_tile)
-from ..ops.outliers import iqr_outliers
+from ..ops.outliers import iqr_outliers, residual_outliers
 from ..ops.timefill import fill_time_gaps
 from .daily import FILLS_DIR, block_days, krige_cube, merge_cube
 from .executor import map_tiles
@@ -39,9 +43,12 @@ PM25 = ("ug m-3", "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
 DAILY_TABLE = "prep_daily.csv"
 
 
-def iqr_tile(tile, *, cubes, out, factor: float) -> None:
+def iqr_tile(tile, *, cubes, out, factor: float, rule: str = "iqr", window: int = 31) -> None:
     pm25 = read_tile(cubes, tile, ["pm25"])["pm25"]
-    cleaned, removed = iqr_outliers(pm25, factor=factor, axis=0)
+    if rule == "residual":
+        cleaned, removed = residual_outliers(pm25, factor=factor, window=window, axis=0)
+    else:
+        cleaned, removed = iqr_outliers(pm25, factor=factor, axis=0)
     write_tile(out, tile, {"pm25_clean": cleaned.astype(np.float32),
                            "n_outliers": removed.sum(axis=0).astype(np.int32),
                            "n_missing_input": np.isnan(pm25).sum(axis=0).astype(np.int32)},
@@ -70,23 +77,32 @@ def run_prep(config: RunConfig, client, echo) -> dict:
     grid = Grid.from_dataset(source)
     n_days = source.sizes["time"]
     tile_size = config["grid.tile_size"]
-    factor = float(config["prep.iqr_factor"])
+    rule, window = config["prep.outliers"], int(config["prep.outlier_window"])
+    factor = float(config["prep.residual_factor"] if rule == "residual" else config["prep.iqr_factor"])
+    if rule == "residual" and (window < 3 or window % 2 == 0):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{config.source}: key 'prep.outlier_window' must be an odd integer >= 3, got {window}")
+    rule_text = (f"residual rule: days standing out from both neighbouring days by more than {factor} IQR of the "
+                 f"residuals from a {window}-day running median" if rule == "residual"
+                 else f"IQR rule (factor {factor}) on the raw series")
     create_store(out, grid, {
-        "pm25_clean": cube_spec(PM25[0], "PM2.5 with IQR outliers removed (seed 000 §2.3.1)"),
-        "pm25": cube_spec(PM25[0], "PM2.5 after IQR outlier removal and gap filling", PM25[1]),
-        "n_outliers": map_spec("1", f"days removed by the IQR rule (factor {factor})", dtype="int32"),
+        "pm25_clean": cube_spec(PM25[0], f"PM2.5 with outliers removed (seed 000 §2.3.1; {rule_text})"),
+        "pm25": cube_spec(PM25[0], "PM2.5 after outlier removal and gap filling", PM25[1]),
+        "n_outliers": map_spec("1", f"days removed by the {rule_text}", dtype="int32"),
         "n_missing_input": map_spec("1", "days missing in the input", dtype="int32"),
         "n_time_filled": map_spec("1", "days filled along time (no valid pixel that day to krige from)",
                                   dtype="int32"),
         "analysed": map_spec("1", "pixel analysed (0: missing on every day, masked out)", dtype="int8"),
     }, tile_size=tile_size, time=source.time.values,
-        attrs={"iqr_factor": factor, "kriging_model": config["prep.kriging_model"],
+        attrs={"iqr_factor": factor, "outliers": rule, "outlier_window": window, "outlier_rule": rule_text,
+               "kriging_model": config["prep.kriging_model"],
                "kriging_neighbours": config["prep.kriging_neighbours"],
                "variogram": config["prep.variogram"], "variogram_cells": config["prep.variogram_cells"],
                "fill_empty_pixels": bool(config["prep.fill_empty_pixels"]), **stamp(config, "prep")})
     tiles = pending_tiles(out, grid.tiles(tile_size), prefix="iqr_")
-    map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor), tiles, client, desc="prep IQR tiles",
-              done=partial(is_recorded, out, prefix="iqr_"))
+    map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor, rule=rule, window=window), tiles, client,
+              desc="prep IQR tiles", done=partial(is_recorded, out, prefix="iqr_"))
 
     missing_input = zarr.open_group(out, mode="r")["n_missing_input"][:]
     empty = missing_input >= n_days
@@ -132,8 +148,8 @@ def run_prep(config: RunConfig, client, echo) -> dict:
                   ihs_fills=json.dumps(summary["fills"]))
     publish(out, final)
     f = summary["fills"]
-    echo(f"  removed {100 * summary['removed_fraction']:.2f} % of values as IQR outliers; filled "
+    echo(f"  removed {100 * summary['removed_fraction']:.2f} % of values as outliers ({rule_text}); filled "
          f"{f['kriged_values']} values by kriging ({summary['fallback_days']} days used a fallback) and "
          f"{f['time_filled_values']} along time ({f['days_without_data']} days without any data); "
          f"{f['empty_pixels']} empty pixels {'filled' if fill_empty else 'masked'}; per day: {final / DAILY_TABLE}")
-    return {"store": str(final), **summary}
+    return {"store": str(final), "outliers": rule, **summary}

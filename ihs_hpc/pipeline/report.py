@@ -62,9 +62,34 @@ def data_quality(config: RunConfig) -> pd.DataFrame | None:
     fills = json.loads(attrs(store_path(config, "stage2")).get("ihs_fills", "{}"))
     for var, n in fills.get("met_time_filled_values", {}).items():
         rows.append(("stage2", f"{var} values filled along time", n))
+    stats_json = config.run_dir / "stats" / "stats.json"
+    if stats_json.is_file():
+        head = json.loads(stats_json.read_text()).get("headline", {})
+        if head.get("negative_pixel_days") is not None:
+            rows.append(("stats", f"IHS-area pixel-days with a negative IHS-related estimate, kept as they are "
+                                  f"({head.get('negative_pct') or 0:.2f} %)", head["negative_pixel_days"]))
+        if head.get("ihs_days_share_over_100") is not None:
+            rows.append(("stats", "single-IHS-area days with a contribution above 100 % (ihs_summary.csv)",
+                         head["ihs_days_share_over_100"]))
     if not rows:
         return None
     return pd.DataFrame(rows, columns=["stage", "what", "count"]).set_index(["stage", "what"])
+
+
+def truth_matrix_row(config: RunConfig, truth: pd.DataFrame) -> pd.DataFrame:
+    """This run's row of the score matrix (``benchmarks/bench_truth_matrix.py``), judged against the bounds."""
+    from ..synth.variants import SceneOptions
+    from ..validate import bounds_text, failures, matrix_row
+
+    row = matrix_row(dict(zip(truth["metric"], truth["value"])))
+    bad = failures(row)
+    variant = (SceneOptions.from_mapping(config["input.synthetic"]).set()
+               if config["input.kind"] == "synthetic" else {})
+    head = {"scene": (f"{config['input.synthetic.preset']} seed {config['input.synthetic.seed']}"
+                      + (f" {variant}" if variant else "") if config["input.kind"] == "synthetic" else "input store"),
+            "met_fit": config["stage2.met_fit"], "outliers": config["prep.outliers"]}
+    verdict = {"within bounds": "yes" if not bad else "no: " + ", ".join(bad), "bounds": bounds_text()}
+    return pd.DataFrame([head | row | verdict]).set_index("scene")
 
 
 def _case_index(config: RunConfig, ihs_summary: pd.DataFrame) -> int | None:
@@ -292,7 +317,9 @@ def run_report(config: RunConfig, client, echo) -> dict:
         s = Section("Gaps, fills and implausible values",
                     "What the inputs lacked and how it was filled: kriging per day (prep), along time per pixel where "
                     "a day had no data at all, meteorology along time (stage 2); implausible input values were set "
-                    "to missing first. Pixels with no data on any day are masked out of every figure and table.")
+                    "to missing first. Pixels with no data on any day are masked out of every figure and table. "
+                    "Negative IHS-related values and daily contributions above 100 % are estimation noise around "
+                    "small true values: counted here, never clipped or hidden.")
         s.tables.append(("Counts", quality))
         sections.append(s)
 
@@ -304,6 +331,7 @@ def run_report(config: RunConfig, client, echo) -> dict:
                               maps["mean_pm25_ihs_true"].values[inside], series["time"].values, daily["pm25_ihs"],
                               daily["pm25_ihs_true"]),
                           "Estimated against true IHS PM2.5: pixel period means and IHS-area daily means."))
+        s.tables.append(("This run's row of the score matrix", truth_matrix_row(config, truth)))
         s.tables.append(("Truth scores", truth.set_index("metric")))
         ta = _csv(stats_dir, "truth_annual")
         if ta is not None:
@@ -341,7 +369,10 @@ def run_report(config: RunConfig, client, echo) -> dict:
     title = "IHS-related PM2.5 report"
     intro = (f"Run directory `{run_dir}`; period {period[0]} – {period[1]}; {headline.get('n_cities', 0)} cities, "
              f"{headline.get('n_ihs', 0)} IHS, {headline.get('ihs_area_pixels', 0)} pixels in IHS radiation areas. "
-             f"Concentrations in µg m⁻³. Tables as CSV in `../stats/`.")
+             f"Concentrations in µg m⁻³. Tables as CSV in `../stats/`. Methods: outliers "
+             f"`prep.outliers: {config['prep.outliers'] if config['prep.enabled'] else 'none (prep disabled)'}`, "
+             f"meteorology removal `stage2.met_fit: {config['stage2.met_fit']}`, background fill "
+             f"`stage3.method: {config['stage3.method']}`.")
     map_page = write_run_map(run_dir, out / "map.html", cubes=input_store(config))
     index = write_html(out / "index.html", title, intro, sections, links=[(
         map_page.name, "Interactive map: every map, the IHS radiation areas and city boundaries (works offline)")])

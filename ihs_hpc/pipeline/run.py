@@ -4,7 +4,7 @@ Run directory layout::
 
     RUN/config.yaml      the merged, validated configuration of the last run that got past its checks
     RUN/cubes.zarr       inputs on the analysis grid (synthetic scene, ingested files, or a given store)
-    RUN/prep.zarr        PM2.5 after IQR outlier removal and gap filling
+    RUN/prep.zarr        PM2.5 after outlier removal (prep.outliers) and gap filling
     RUN/stage1.zarr      IHS radiation areas (region growing)
     RUN/stage2.zarr      STL baselines, regression on meteorology, pm25_bl_tem
     RUN/stage3.zarr      pm25_bl_oem and pm25_ihs

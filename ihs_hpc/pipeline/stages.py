@@ -47,20 +47,20 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("input", "inputs (synthetic scene, ingest, or an existing store)", "ihs_hpc.pipeline.inputs:run_input",
           "cubes.zarr", ("input", "grid.tile_size"), (), 2, needs_cluster=False),
-    Stage("prep", "IQR outliers and kriging gap fill", "ihs_hpc.pipeline.prep:run_prep",
-          "prep.zarr", ("prep", "grid.tile_size"), ("input",), 2),
+    Stage("prep", "outlier removal and kriging gap fill", "ihs_hpc.pipeline.prep:run_prep",
+          "prep.zarr", ("prep", "grid.tile_size"), ("input",), 3),
     Stage("stage1", "IHS radiation areas by region growing", "ihs_hpc.pipeline.stage1:run_stage1",
           "stage1.zarr", ("stage1", "grid.tile_size"), ("input",), 1),
     Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2",
-          "stage2.zarr", ("stage2", "grid.tile_size"), ("input", "prep"), 2),
+          "stage2.zarr", ("stage2", "grid.tile_size"), ("input", "prep", "stage1"), 3),
     Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3",
           "stage3.zarr", ("stage3", "grid.tile_size"), ("stage1", "stage2"), 2),
     Stage("stats", "statistics tables", "ihs_hpc.pipeline.stats:run_stats",
-          "stats", ("stats", "grid.tile_size"), ("input", "prep", "stage1", "stage3"), 1),
+          "stats", ("stats", "grid.tile_size"), ("input", "prep", "stage1", "stage3"), 2),
     Stage("allocate", "reduction targets by minimised Gini (seed 003)", "ihs_hpc.pipeline.allocate:run_allocation",
           "allocation", ("allocation",), ("stats",), 1, needs_cluster=False),
     Stage("report", "figures and HTML report", "ihs_hpc.pipeline.report:run_report",
-          "report", ("report",), ("input", "stage1", "stats", "allocate"), 1, needs_cluster=False),
+          "report", ("report",), ("input", "stage1", "stats", "allocate"), 2, needs_cluster=False),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 BY_NAME = {s.name: s for s in STAGES}

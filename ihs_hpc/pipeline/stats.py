@@ -35,7 +35,8 @@ from ..config import RunConfig
 from ..grid import Grid
 from ..io.cube import create_store, is_complete, map_spec, mark_complete, open_store, read_tile, write_tile
 from ..stats.aggregate import (DECEMBER_RULE, SEASONS, GroupLayout, block_sums, box_stats, calendar, decline_pct,
-                               describe, means_from_sums, moran_test, mwu_test, pearson_test, pixel_trends, ratio,
+                               describe, means_from_sums, moran_test, mwu_test, operating_decline, pearson_test,
+                               pixel_trends, ratio,
                                reduce_by, season_completeness, tile_membership, trend_test, yoy_pct)
 from ..stats.tables import TableWriter, city_year_table, correlation_table, trend_table
 from .inputs import input_store
@@ -222,6 +223,7 @@ _SUM_LONG_NAMES = {
     "n_pair": "number of paired pixel-days (IHS-related and total finite)",
     "s_oem": "sum of pm25_bl_oem over finite pixel-days", "n_oem": "number of finite pm25_bl_oem pixel-days",
     "s_true": "sum of the true IHS PM2.5 over paired pixel-days",
+    "n_neg": "number of paired pixel-days with a negative IHS-related value",
 }
 
 
@@ -443,6 +445,22 @@ def _operating(cubes, years) -> np.ndarray | None:
     return out
 
 
+def _city_operating(operating, areas, city_ids: np.ndarray, n_city: int) -> np.ndarray | None:
+    """``(city, years)`` bool: some source whose radiation area reaches the city's pixels operated that year."""
+    if operating is None or "member_offset" not in areas:
+        return None
+    offsets = areas["member_offset"].values.astype(np.int64)
+    pixels = areas["member_pixel"].values.astype(np.int64)
+    city_flat = city_ids.ravel()
+    op = np.nan_to_num(operating, nan=1.0) > 0
+    out = np.zeros((n_city, op.shape[1]), dtype=bool)
+    for i in range(offsets.size - 1):
+        cities = np.unique(city_flat[pixels[offsets[i]:offsets[i + 1]]])
+        cities = cities[(cities >= 0) & (cities < n_city)]
+        out[cities] |= op[i]
+    return out
+
+
 def _count(operating: np.ndarray) -> np.ndarray:
     """Number of operating IHS per year; NaN for years the operating table does not cover."""
     missing = np.isnan(operating).all(axis=0) if operating.shape[0] else np.zeros(operating.shape[1], bool)
@@ -459,7 +477,6 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     has_truth = "s_true" in sums
     R, A, B = layout.REGION, layout.IHS_AREA, layout.BACKGROUND
     cities = np.arange(n_city)
-    first, last = years[0], years[-1]
     writer.text(
         f"Period {cal['date'].iloc[0]:%Y-%m-%d} – {cal['date'].iloc[-1]:%Y-%m-%d}, {len(cal)} days, "
         f"grid {grid.ny} × {grid.nx} cells of {grid.res:g}°. Concentrations in µg m⁻³.\n\n"
@@ -482,8 +499,12 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     if has_oem:
         annual["pm25_bl_oem_ihs_area"] = ym["pm25_bl_oem"][A]
     annual["share_pct"] = ym["share_pct"][A]
-    annual["pm25_ihs_yoy_pct"] = yoy_pct(annual["pm25_ihs"].to_numpy())
-    annual["share_yoy_pct"] = yoy_pct(annual["share_pct"].to_numpy())
+    # year-on-year changes and declines only between years in which some source of the areas operated
+    any_operating = (np.nan_to_num(n_operating, nan=1.0) > 0) if operating is not None else None
+    annual["pm25_ihs_yoy_pct"] = yoy_pct(annual["pm25_ihs"].to_numpy(), any_operating)
+    annual["share_yoy_pct"] = yoy_pct(annual["share_pct"].to_numpy(), any_operating)
+    if "negative_pct" in ym:
+        annual["negative_pct"] = ym["negative_pct"][A]
     annual["n_operating_ihs"] = n_operating.astype(int) if np.isfinite(n_operating).all() else n_operating
     if has_truth:
         annual["pm25_ihs_true"] = ym["pm25_ihs_true"][A]
@@ -512,16 +533,18 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     _, by_clim = reduce_by(sums, cal["season"].to_numpy(), order=list(SEASONS))
     cm = means_from_sums(by_clim)
     clim_rows, season_series = [], {}
+    op_year = dict(zip(years, any_operating)) if any_operating is not None else {}
     for j, season in enumerate(SEASONS):
         sub = seasonal[(seasonal["season"] == season) & seasonal["complete"]]
+        sub_op = sub[[bool(op_year.get(int(y), True)) for y in sub["season_year"]]] if len(sub) else sub
         season_series[f"IHS-related PM2.5, IHS areas, {season}"] = sub["pm25_ihs"].to_numpy()
         trend = trend_test(sub["pm25_ihs"].to_numpy(), alpha=ALPHA)
         row = {"season": season, "n_days": int((cal["season"] == season).sum()), "pm25_ihs": cm["pm25_ihs"][A][j],
                "share_pct": cm["share_pct"][A][j], "pm25_ihs_area": cm["pm25"][A][j],
                "first_complete": sub["season_year"].iloc[0] if len(sub) else np.nan,
                "last_complete": sub["season_year"].iloc[-1] if len(sub) else np.nan,
-               "decline_pct": (float(decline_pct(sub["pm25_ihs"].iloc[0], sub["pm25_ihs"].iloc[-1]))
-                               if len(sub) else np.nan),
+               "decline_pct": (float(decline_pct(sub_op["pm25_ihs"].iloc[0], sub_op["pm25_ihs"].iloc[-1]))
+                               if len(sub_op) else np.nan),
                "sen_slope": trend["slope"], "mk_p": trend["p"], "mk_trend": trend["trend"]}
         clim_rows.append(row)
     writer.add("seasonal_summary", pd.DataFrame(clim_rows).set_index("season"),
@@ -592,11 +615,14 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     headline_city = {}
     if n_city:
         gi, ga = layout.city_ihs(cities), layout.city(cities)
-        t2 = city_year_table(city_en, years, ym["pm25_ihs"][gi], alpha=ALPHA)
+        city_operating = _city_operating(operating, areas, city_ids, n_city)
+        t2 = city_year_table(city_en, years, ym["pm25_ihs"][gi], alpha=ALPHA, operating=city_operating)
         writer.add("city_pm25_ihs_annual", t2,
                    "Table 2 — annual mean IHS-related PM2.5 (µg m⁻³) in the IHS areas of each city, decline "
-                   "between the first and the last year (%), and Mann–Kendall/Sen trend")
-        writer.add("city_share_annual", city_year_table(city_en, years, ym["share_pct"][gi], alpha=ALPHA),
+                   "between the first and the last year in which a source of the city's areas operated (%), and "
+                   "Mann–Kendall/Sen trend")
+        writer.add("city_share_annual", city_year_table(city_en, years, ym["share_pct"][gi], alpha=ALPHA,
+                                                        operating=city_operating),
                    "Annual contribution of IHS-related PM2.5 (%) in the IHS areas of each city (Fig. 10)")
         writer.add("city_pm25_annual", city_year_table(city_en, years, ym["pm25"][ga], alpha=ALPHA),
                    "Annual mean total PM2.5 (µg m⁻³) over all pixels of each city")
@@ -661,7 +687,12 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
                 warnings.simplefilter("ignore", RuntimeWarning)
                 dmin, dmax = np.nanmin(daily["share_pct"], axis=1), np.nanmax(daily["share_pct"], axis=1)
         offsets = areas["member_offset"].values
-        ihs_table = city_year_table(ihs_ids, years, ym["pm25_ihs"][gi], alpha=ALPHA, index_name="ihs_id")
+        ihs_op = (np.nan_to_num(operating, nan=1.0) > 0) if operating is not None else None
+        ihs_table = city_year_table(ihs_ids, years, ym["pm25_ihs"][gi], alpha=ALPHA, index_name="ihs_id",
+                                    operating=ihs_op)
+        with np.errstate(invalid="ignore"):
+            over_100 = (daily["share_pct"] > 100.0).sum(axis=1)
+            negative_days = (daily["pm25_ihs"] < 0.0).sum(axis=1)
         ihs_summary = pd.DataFrame({
             "ihs_id": ihs_ids, "ihs_name": ihs_names,
             "category": [str(v) for v in cubes["ihs_category"].values] if "ihs_category" in cubes else "",
@@ -673,16 +704,20 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
             "years_operating": np.nansum(operating, axis=1).astype(int) if operating is not None else np.nan,
             "pm25_ihs": pm["pm25_ihs"][gi], "pm25": pm["pm25_paired"][gi], "share_pct": pm["share_pct"][gi],
             "daily_share_min_pct": dmin, "daily_share_max_pct": dmax,
+            "days_share_over_100": over_100, "days_negative": negative_days,
+            "negative_pct": pm["negative_pct"][gi] if "negative_pct" in pm else np.nan,
         }).set_index("ihs_id")
         for col in ihs_table.columns:
             if not isinstance(col, (int, np.integer)) and col != "mean":
                 ihs_summary[col] = ihs_table[col].to_numpy()
         writer.add("ihs_summary", ihs_summary,
                    "Single IHS radiation areas (§3.3, Fig. 12): period mean IHS-related PM2.5, contribution, range of "
-                   "the daily contribution, decline and trend of the annual means")
+                   "the daily contribution, days on which the area's daily contribution exceeds 100 % or its "
+                   "daily mean is negative, the share of negative pixel-days (kept, not clipped), decline "
+                   "between the first and last operating year and trend of the annual means")
         long_rows = []
         for k, i in enumerate(ihs_ids):
-            yoy = yoy_pct(ym["pm25_ihs"][gi[k]])
+            yoy = yoy_pct(ym["pm25_ihs"][gi[k]], None if ihs_op is None else ihs_op[k])
             for j, y in enumerate(years):
                 row = {"ihs_id": i, "year": y,
                        "operating": (bool(operating[k, j])
@@ -746,7 +781,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     # ---- truth scores
     truth = {}
     if has_truth:
-        truth = _truth_scores(sums, layout, maps, inside, truth_totals, ym, years, writer)
+        truth = _truth_scores(sums, layout, maps, inside, truth_totals, ym, years, writer, cal=cal)
 
     md = writer.write_markdown()
     period_trend = trends.set_index("series").loc["IHS-related PM2.5, IHS areas, annual"]
@@ -756,7 +791,10 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
         "ihs_area_pixels": int(inside.sum()), "background_pixels": int(background.sum()),
         "pm25_region": _f(pm["pm25"][R]), "pm25_background": _f(pm["pm25"][B]), "pm25_ihs_area": _f(pm["pm25"][A]),
         "pm25_ihs": _f(pm["pm25_ihs"][A]), "share_pct": _f(pm["share_pct"][A]),
-        "pm25_ihs_decline_pct": _f(decline_pct(annual["pm25_ihs"].iloc[0], annual["pm25_ihs"].iloc[-1])),
+        "pm25_ihs_decline_pct": _f(operating_decline(annual["pm25_ihs"].to_numpy(), any_operating)[0]),
+        "negative_pct": _f(pm["negative_pct"][A]) if "negative_pct" in pm else None,
+        "negative_pixel_days": int(period_sums["n_neg"][A]) if "n_neg" in period_sums else None,
+        "ihs_days_share_over_100": int(ihs_summary["days_share_over_100"].sum()) if not ihs_summary.empty else 0,
         "pm25_ihs_trend": {"trend": period_trend["trend"], "z": _f(period_trend["z"]), "p": _f(period_trend["p"]),
                            "sen_slope": _f(period_trend["slope"])},
         "mwu_p": _f(mwu["p"].iloc[0]),
@@ -769,7 +807,10 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     doc = {
         "definitions": {"mean": MEAN_DEFINITION, "share": SHARE_DEFINITION, "seasons": DECEMBER_RULE,
                         "mwu": MWU_BASIS, "alpha": ALPHA, "units": "ug m-3 (shares in %)",
-                        "decline": "(first - last) / first * 100", "yoy": "(v_y - v_(y-1)) / v_(y-1) * 100"},
+                        "decline": "(first - last) / first * 100 between the first and last year in which the "
+                                   "source (or any source of the area) operated",
+                        "yoy": "(v_y - v_(y-1)) / v_(y-1) * 100, only when both years are operating years",
+                        "negative": "IHS-related values below 0 are kept (estimation noise) and counted"},
         "headline": headline,
         "files": {"markdown": md.name, **writer.files, "maps": MAPS_STORE, "trend_maps": TRENDS_STORE,
                   "series": SUM_STORE, "city_pm25": "city_pm25.csv"},
@@ -781,7 +822,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
                                      "morans_i")} | ({"truth": truth} if truth else {})
 
 
-def _truth_scores(sums, layout, maps, inside, totals, ym, years, writer) -> dict:
+def _truth_scores(sums, layout, maps, inside, totals, ym, years, writer, cal=None) -> dict:
     A = layout.IHS_AREA
     est_map, true_map = maps["mean_pm25_ihs"].values[inside], maps["mean_pm25_ihs_true"].values[inside]
     daily = means_from_sums({k: v[A] for k, v in sums.items()})
@@ -797,6 +838,7 @@ def _truth_scores(sums, layout, maps, inside, totals, ym, years, writer) -> dict
     }
     scores["share_error_pct"] = scores["share_estimate_pct"] - scores["share_true_pct"]
     scores["annual_r"] = pearson_test(ym["pm25_ihs"][A], ym["pm25_ihs_true"][A])["r"]
+    scores.update(_fidelity_scores({k: v[A] for k, v in sums.items()}, cal))
     descriptions = {
         "bias": "mean of (estimate − truth) over IHS-area pixel-days (µg m⁻³)",
         "rmse": "root mean square of (estimate − truth) over IHS-area pixel-days (µg m⁻³)",
@@ -808,6 +850,7 @@ def _truth_scores(sums, layout, maps, inside, totals, ym, years, writer) -> dict
         "share_true_pct": "true contribution, IHS areas (%)",
         "share_error_pct": "estimated − true contribution (percentage points)",
         "annual_r": "Pearson r of the IHS-area annual means",
+        **FIDELITY_DESCRIPTIONS,
     }
     table = pd.DataFrame({"metric": list(scores), "value": [scores[k] for k in scores],
                           "description": [descriptions[k] for k in scores]}).set_index("metric")
@@ -817,6 +860,37 @@ def _truth_scores(sums, layout, maps, inside, totals, ym, years, writer) -> dict
                              "share_true_pct": ym["share_true_pct"][A]}).set_index("year")
     writer.add("truth_annual", per_year, "Annual IHS-area means: estimate against truth")
     return {k: _f(v) for k, v in scores.items()}
+
+
+FIDELITY_DESCRIPTIONS = {
+    "bias_pct": "bias relative to the true mean: 100 × (Σ estimate − Σ truth) / Σ truth, IHS-area pixel-days (%)",
+    "month_profile_r": "Pearson r of the month-of-year means (January … December over all years), IHS areas",
+    "truth_month_amplitude_pct": "seasonal cycle of the truth: (max − min) / mean of its month-of-year means (%)",
+    "negative_fraction": "fraction of IHS-area pixel-days with a negative estimate (kept, not clipped)",
+    **{f"bias_pct_{s}": f"bias relative to the true mean in {s} (%)" for s in SEASONS},
+}
+
+
+def _fidelity_scores(area_sums: dict, cal) -> dict:
+    """Month-profile r, seasonal biases and the negative fraction from the IHS-area daily sums."""
+    s_ihs, s_true = area_sums["s_ihs"].sum(), area_sums["s_true"].sum()
+    out = {"bias_pct": float(100.0 * ratio(s_ihs - s_true, s_true))}
+    if cal is not None:
+        _, by_month = reduce_by(area_sums, cal["month"].to_numpy(), order=list(range(1, 13)))
+        mm = means_from_sums(by_month)
+        out["month_profile_r"] = pearson_test(mm["pm25_ihs"], mm["pm25_ihs_true"])["r"]
+        true_profile = mm["pm25_ihs_true"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["truth_month_amplitude_pct"] = float(100.0 * (np.nanmax(true_profile) - np.nanmin(true_profile))
+                                                     / np.nanmean(true_profile))
+    out["negative_fraction"] = float(ratio(area_sums["n_neg"].sum(), area_sums["n_pair"].sum())) \
+        if "n_neg" in area_sums else np.nan
+    if cal is not None:
+        _, by_season = reduce_by(area_sums, cal["season"].to_numpy(), order=list(SEASONS))
+        for j, season in enumerate(SEASONS):
+            out[f"bias_pct_{season}"] = float(100.0 * ratio(by_season["s_ihs"][j] - by_season["s_true"][j],
+                                                            by_season["s_true"][j]))
+    return out
 
 
 def _num(value, digits: int = 2) -> str:

@@ -22,7 +22,12 @@ Definitions (the same everywhere — tables, JSON and report):
   last one (only the final December) are incomplete; they are flagged ``complete = False`` and left
   out of seasonal trend tests. Season means pooled over all years are unaffected by this rule;
 * **year-on-year change** is ``(v_y − v_{y−1}) / v_{y−1} × 100`` (%); the **decline** between the first
-  and the last year (Table 2's last column) is ``(v_first − v_last) / v_first × 100`` (%);
+  and the last year (Table 2's last column) is ``(v_first − v_last) / v_first × 100`` (%). For IHS-related
+  values both are computed **only between years in which the source (or any source of the area)
+  operated**: a change against a year without any operating source compares a signal with noise
+  (:func:`yoy_pct` and :func:`operating_decline` take the operating flags);
+* **negative values** of the IHS-related estimate are kept (they are estimation noise around a small
+  true value) and **counted** (``n_neg``: paired pixel-days with ``pm25_ihs < 0``), never clipped;
 * **box-plot numbers**: quartiles by linear interpolation (``numpy.percentile``, as matplotlib), whiskers
   at the most extreme data within 1.5 IQR of the box (matplotlib's rule), outliers beyond.
 """
@@ -41,7 +46,7 @@ DECEMBER_RULE = ("December counts toward the following year's DJF (DJF of year Y
                  "incomplete first/last DJF are flagged and left out of seasonal trend tests")
 
 #: Names of the per-group, per-day sums (``n_*`` are counts). ``s_oem`` and ``s_true`` are optional.
-SUM_FIELDS = ("s_tot", "n_tot", "s_ihs", "s_totp", "n_pair")
+SUM_FIELDS = ("s_tot", "n_tot", "s_ihs", "s_totp", "n_pair", "n_neg")
 OPTIONAL_SUM_FIELDS = ("s_oem", "s_true")
 
 
@@ -175,7 +180,7 @@ def block_sums(total: np.ndarray, ihs: np.ndarray, matrix, *, oem: np.ndarray | 
     groups : dict of (k, days) float64
         ``s_tot``/``n_tot`` — total PM2.5 over its finite pixel-days; ``s_ihs``, ``s_totp``, ``n_pair`` —
         IHS-related and total PM2.5 over the *paired* pixel-days where both (and the truth, when given)
-        are finite; ``s_oem``/``n_oem``; ``s_true`` (truth over the paired pixel-days).
+        are finite; ``n_neg`` — paired pixel-days with a negative IHS-related value; ``s_oem``/``n_oem``; ``s_true`` (truth over the paired pixel-days).
     pixels : dict of (pixels,) float64
         The same sums over the block's days for every pixel, plus ``s_err``/``s_err2`` (sums of
         estimate − truth and its square over the paired pixel-days) when the truth is given.
@@ -191,7 +196,7 @@ def block_sums(total: np.ndarray, ihs: np.ndarray, matrix, *, oem: np.ndarray | 
         true = np.asarray(truth, dtype=np.float64)
         pair &= np.isfinite(true)
     fields = {"s_tot": tot0, "n_tot": tot_ok, "s_ihs": np.where(pair, est, 0.0), "s_totp": np.where(pair, tot0, 0.0),
-              "n_pair": pair}
+              "n_pair": pair, "n_neg": pair & (np.where(pair, est, 0.0) < 0)}
     if oem is not None:
         o = np.asarray(oem, dtype=np.float64)
         o_ok = np.isfinite(o)
@@ -220,14 +225,17 @@ def ratio(num, den) -> np.ndarray:
 
 def means_from_sums(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Means and share from sums (any shape): ``pm25`` (total over all valid pixel-days), ``pm25_ihs``,
-    ``pm25_paired`` (total over the paired pixel-days), ``share_pct``, and ``pm25_bl_oem``/``pm25_ihs_true``
-    /``share_true_pct`` when their sums are there."""
+    ``pm25_paired`` (total over the paired pixel-days), ``share_pct``, and ``negative_pct`` (percent of the
+    paired pixel-days with a negative IHS-related value), ``pm25_bl_oem``/``pm25_ihs_true``/``share_true_pct``
+    when their sums are there."""
     out = {
         "pm25": ratio(s["s_tot"], s["n_tot"]),
         "pm25_ihs": ratio(s["s_ihs"], s["n_pair"]),
         "pm25_paired": ratio(s["s_totp"], s["n_pair"]),
         "share_pct": 100.0 * ratio(s["s_ihs"], s["s_totp"]),
     }
+    if "n_neg" in s:
+        out["negative_pct"] = 100.0 * ratio(s["n_neg"], s["n_pair"])
     if "s_oem" in s:
         out["pm25_bl_oem"] = ratio(s["s_oem"], s["n_oem"])
     if "s_true" in s:
@@ -274,13 +282,42 @@ def box_stats(values, whis: float = 1.5) -> dict:
             "n_outliers": int(((x < lo_lim) | (x > hi_lim)).sum()), "max": float(x.max())}
 
 
-def yoy_pct(values) -> np.ndarray:
-    """Year-on-year change in percent, ``(v_y − v_{y−1}) / v_{y−1} × 100``; NaN for the first value."""
+def yoy_pct(values, operating=None) -> np.ndarray:
+    """Year-on-year change in percent, ``(v_y − v_{y−1}) / v_{y−1} × 100``; NaN for the first value.
+
+    ``operating`` (same shape, bool): whether the source (or any source of the area) operated each
+    year; the change of year ``y`` is then NaN unless both ``y`` and ``y − 1`` were operating years.
+    """
     v = np.asarray(values, dtype=np.float64)
     out = np.full(v.shape, np.nan)
     if v.shape[-1] > 1:
         out[..., 1:] = 100.0 * ratio(v[..., 1:] - v[..., :-1], v[..., :-1])
+    if operating is not None:
+        op = np.broadcast_to(np.asarray(operating, dtype=bool), v.shape)
+        both = np.zeros(v.shape, dtype=bool)
+        both[..., 1:] = op[..., 1:] & op[..., :-1]
+        out = np.where(both, out, np.nan)
     return out
+
+
+def operating_decline(values, operating=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decline (%) between the first and the last *operating* year of each row of ``values (…, years)``.
+
+    Returns ``(decline_pct, first, last)``: the decline :func:`decline_pct` between the values at the
+    row's first and last year flagged in ``operating`` (all years when ``None``) and those positions
+    (−1 and NaN decline when the row has fewer than two operating years).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    op = (np.ones(v.shape, dtype=bool) if operating is None
+          else np.broadcast_to(np.asarray(operating, dtype=bool), v.shape))
+    n = v.shape[-1]
+    idx = np.arange(n)
+    first = np.where(op.any(axis=-1), np.where(op, idx, n).min(axis=-1), -1)
+    last = np.where(op.any(axis=-1), np.where(op, idx, -1).max(axis=-1), -1)
+    ok = (first >= 0) & (last > first)
+    take = lambda pos: np.take_along_axis(v, np.clip(pos, 0, n - 1)[..., None], axis=-1)[..., 0]  # noqa: E731
+    dec = np.where(ok, decline_pct(take(first), take(last)), np.nan)
+    return dec, np.where(ok, first, -1), np.where(ok, last, -1)
 
 
 def decline_pct(first, last) -> np.ndarray:

@@ -16,24 +16,37 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .aggregate import box_stats, decline_pct, trend_test
+from .aggregate import box_stats, decline_pct, operating_decline, trend_test
 
 TREND_COLUMNS = {"trend": "mk_trend", "z": "mk_z", "p": "mk_p", "s": "mk_s", "tau": "mk_tau",
                  "slope": "sen_slope", "slope_lo": "sen_slope_lo", "slope_hi": "sen_slope_hi"}
 
 
 def city_year_table(names: Sequence[str], years: Sequence[int], values: np.ndarray, *, alpha: float = 0.05,
-                    index_name: str = "city") -> pd.DataFrame:
+                    index_name: str = "city", operating: np.ndarray | None = None) -> pd.DataFrame:
     """Table 2 shape: ``values (cities, years)`` with ``mean``, ``decline_pct`` and trend columns.
 
     ``decline_pct`` = (first − last) / first × 100 between the first and the last year; the trend
     columns are the Mann–Kendall test and Sen's slope (per year) of the row's annual values.
+
+    ``operating (rows, years)`` bool: whether the row's source (or any source of its areas) operated
+    each year. The decline is then taken between the row's first and last *operating* years, named in
+    the columns ``decline_from`` and ``decline_to`` (NaN with fewer than two operating years).
     """
     values = np.asarray(values, dtype=np.float64)
     df = pd.DataFrame(values, index=pd.Index(list(names), name=index_name), columns=[int(y) for y in years])
     with np.errstate(invalid="ignore"):
         df["mean"] = np.nanmean(values, axis=1) if values.shape[1] else np.nan
-    df[f"decline_{int(years[0])}_{int(years[-1])}_pct"] = decline_pct(values[:, 0], values[:, -1])
+    column = f"decline_{int(years[0])}_{int(years[-1])}_pct"
+    if operating is None:
+        df[column] = decline_pct(values[:, 0], values[:, -1])
+    else:
+        dec, first, last = operating_decline(values, operating)
+        yrs = np.asarray([int(y) for y in years] + [-1])
+        df[column] = dec
+        df["decline_from"] = pd.array(np.where(first >= 0, yrs[first], -1), dtype="Int64")
+        df["decline_to"] = pd.array(np.where(last >= 0, yrs[last], -1), dtype="Int64")
+        df.loc[df["decline_from"] < 0, ["decline_from", "decline_to"]] = pd.NA
     trends = [trend_test(row, alpha=alpha) for row in values]
     for key, col in TREND_COLUMNS.items():
         df[col] = [t[key] for t in trends]

@@ -80,6 +80,7 @@ class TileModel:
     lat: np.ndarray              # (ny,) float64
     lon: np.ndarray              # (nx,)
     year_of_t: np.ndarray        # (n_time,) int64, index of each day's year
+    options: object = None       # SceneOptions of a variant (observation effects applied per tile)
 
     @property
     def n_time(self) -> int:
@@ -174,4 +175,8 @@ def compute_tile(model: TileModel, rows: slice, cols: slice):
                            model.year_of_t, truth, sums)
         own.append((i, sel, sums))
     pm25 += truth
+    if model.options is not None and not model.options.is_default:
+        from .variants import observe
+
+        observe(pm25, model.options, model.seed, rows, cols)
     return pm25, truth, own

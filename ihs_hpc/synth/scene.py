@@ -60,6 +60,7 @@ class Scene:
     emission: np.ndarray          # (n_ihs, n_time) float32, µg m-3
     emission_scale: float
     model: TileModel
+    options: object = None       # SceneOptions of a variant (None or default: the preset's scene)
 
     @property
     def n_time(self) -> int:
@@ -74,9 +75,10 @@ def _year_bounds(time) -> tuple[np.ndarray, list]:
     return years, [(int(a), int(b)) for a, b in zip(starts, ends)]
 
 
-def _background_map(grid: Grid, dem: np.ndarray, land: np.ndarray, seed: int) -> np.ndarray:
+def _background_map(grid: Grid, dem: np.ndarray, land: np.ndarray, seed: int, options=None) -> np.ndarray:
     """Regional background level (µg m-3 in 2013 at average season and weather): south-high, cleaner
-    mountains and sea, a smooth seeded texture."""
+    mountains and sea, a smooth seeded texture (``options.terrain_edge``: a sharp step down onto the
+    mountains)."""
     from .terrain import _octave
 
     lat2d = np.repeat(grid.lat[:, None], grid.nx, axis=1)
@@ -84,11 +86,23 @@ def _background_map(grid: Grid, dem: np.ndarray, land: np.ndarray, seed: int) ->
     texture = 0.6 * _octave(gen, grid.shape, 60.0) + 0.4 * _octave(gen, grid.shape, 25.0)
     level = (88.0 * np.exp(-0.12 * (lat2d - 37.5)) * np.exp(-np.clip(dem, 0, None) / 1800.0)
              * (1.0 + 0.10 * texture) * (0.8 + 0.2 * land))
+    from .variants import as_options, terrain_factor
+
+    step = terrain_factor(dem, as_options(options))
+    if step is not None:
+        level = level * step
     return np.clip(level, 5.0, None).astype(np.float32)
 
 
-def build_scene(preset="tiny", seed: int = 0) -> Scene:
-    """Compute the global parts of a scene (deterministic in ``(preset, seed)``)."""
+def build_scene(preset="tiny", seed: int = 0, options=None) -> Scene:
+    """Compute the global parts of a scene (deterministic in ``(preset, seed, options)``).
+
+    ``options``: a :class:`~ihs_hpc.synth.variants.SceneOptions` (or a mapping of its fields) building
+    a variant of the preset's scene; unset, the preset's default scene.
+    """
+    from .variants import as_options, towns_near_sources
+
+    options = as_options(options)
     p = get_preset(preset)
     seed = int(seed)
     grid = p.grid
@@ -101,10 +115,11 @@ def build_scene(preset="tiny", seed: int = 0) -> Scene:
     blobs = urban_blobs(grid, dem, cities, p.n_towns, seed)
     met = make_meteorology(met_grid, time, seed)
     interp = Bilinear(met_grid, grid)
-    sources = place_sources(grid, dem, land, p.n_ihs, years, seed)
+    sources = place_sources(grid, dem, land, p.n_ihs, years, seed, options)
+    blobs = blobs + towns_near_sources(grid, sources, options.towns_near_ihs or 0, seed)
     areas = radiation_areas(grid, dem, sources)
-    raw = emission_series(sources, time, met.stagnation, seed)
-    bg_map = _background_map(grid, dem, land, seed)
+    raw = emission_series(sources, time, met.stagnation, seed, options)
+    bg_map = _background_map(grid, dem, land, seed, options)
     bg_time = background_time(time).astype(np.float32)
     blob_amp = np.array([blob_series(b, time) for b in blobs], dtype=np.float32).reshape(len(blobs), len(time))
 
@@ -124,17 +139,17 @@ def build_scene(preset="tiny", seed: int = 0) -> Scene:
             d = haversine_km(blob.lat, blob.lon, grid.lat[ur], grid.lon[uc])
             g = np.where(d <= 4 * blob.sigma_km, np.exp(-0.5 * (d / blob.sigma_km) ** 2), 0.0)
             other_mean += float(g.mean()) * float(blob_amp[b].mean(dtype=np.float64))
-    share = p.target_ihs_share
+    share = p.target_ihs_share if options.ihs_share is None else float(options.ihs_share)
     scale = share / (1.0 - share) * other_mean / truth_mean if truth_mean > 0 else 1.0
     emission = (raw * scale).astype(np.float32)
 
     year_of_t = np.concatenate([np.full(b - a, k, dtype=np.int64) for k, (a, b) in enumerate(bounds)])
     model = TileModel(grid=grid, time=time, year_bounds=bounds, seed=seed, bg_map=bg_map, bg_time=bg_time,
                       met=met, interp=interp, blobs=blobs, blob_amp=blob_amp, areas=areas, emission=emission,
-                      lat=grid.lat, lon=grid.lon, year_of_t=year_of_t)
+                      lat=grid.lat, lon=grid.lon, year_of_t=year_of_t, options=options)
     return Scene(preset=p, seed=seed, grid=grid, met_grid=met_grid, time=time, years=years, year_bounds=bounds,
                  dem=dem, land=land, cities=cities, met=met, sources=sources, areas=areas, emission=emission,
-                 emission_scale=float(scale), model=model)
+                 emission_scale=float(scale), model=model, options=options)
 
 
 # ---------------------------------------------------------------------------------------------- store
@@ -212,7 +227,20 @@ def _static(scene: Scene) -> "xr.Dataset":  # noqa: F821
 
 
 def _attrs(scene: Scene, tile_size: int) -> dict:
+    import json
+
     p = scene.preset
+    variant = {}
+    if scene.options is not None and not scene.options.is_default:
+        # only variants carry these attributes: a preset's default scene keeps its bytes
+        variant = {"scene_options": json.dumps(scene.options.set(), sort_keys=True)}
+        if scene.options.noise == "multiplicative" or scene.options.spikes:
+            variant["truth_definition_observed"] = (
+                "the observed pm25 is the true PM2.5 times a log-normal retrieval factor (noise: multiplicative) "
+                "and/or with isolated spikes (x3-6 on a fraction 'spikes' of pixel-days); pm25_ihs_true is what the "
+                "sources add to the air, unaffected")
+        if scene.options.ihs_share is not None:
+            variant["target_ihs_share"] = float(scene.options.ihs_share)
     return {
         "title": "ihs_hpc synthetic scene with known IHS truth (observing-system simulation)",
         "source": "synthetic: ihs_hpc.synth",
@@ -230,6 +258,7 @@ def _attrs(scene: Scene, tile_size: int) -> dict:
         "ihs_emission_scale": float(scene.emission_scale),
         "target_ihs_share": float(p.target_ihs_share),
         "synth_tile_size": int(tile_size),
+        **variant,
     }
 
 
@@ -238,7 +267,7 @@ def _check_resumable(path: Path, scene: Scene, tile_size: int) -> None:
 
     attrs = dict(zarr.open_group(path, mode="r").attrs)
     want = {"preset": scene.preset.name, "seed": scene.seed, "synth_version": GENERATOR_VERSION,
-            "synth_tile_size": int(tile_size)}
+            "synth_tile_size": int(tile_size), "scene_options": _attrs(scene, tile_size).get("scene_options")}
     for key, value in want.items():
         if attrs.get(key) != value:
             raise StoreError(
@@ -437,7 +466,8 @@ def summary_attrs(scene: Scene, tables: dict, truth_sum, pm_sum) -> dict:
 
 # ---------------------------------------------------------------------------------------------- entry point
 def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str = "zarr", tile_size: int | None = None,
-                   progress=None, overwrite: bool = False, *, chap_dtype: str = "float32", attrs=None) -> Path:
+                   progress=None, overwrite: bool = False, *, chap_dtype: str = "float32", attrs=None,
+                   options=None) -> Path:
     """Generate a synthetic scene with known IHS truth (an observing-system simulation).
 
     Parameters
@@ -463,6 +493,8 @@ def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str =
         (finished tiles are kept) and a complete one is an error.
     attrs : mapping, optional
         Extra root attributes of the Zarr store (``layout="zarr"``; a run's fingerprint).
+    options : SceneOptions or mapping, optional
+        A scene variant (:mod:`ihs_hpc.synth.variants`); unset, the preset's scene byte for byte.
     chap_dtype : {"float32", "uint16"}
         Storage of ``PM2.5`` in the CHAP files (``uint16``: rounded to 1 µg m-3); missing is 65535
         either way, not declared as ``_FillValue`` (it survives CF decoding, as in real files).
@@ -480,7 +512,7 @@ def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str =
     if layout == "zarr":
         if out.exists() and not overwrite and is_complete(out):
             raise StoreError(f"{out} already holds a complete store; pass overwrite=True to replace it")
-        scene = build_scene(p, seed)
+        scene = build_scene(p, seed, options)
         return write_scene(scene, out, tile_size=tile_size, progress=progress, overwrite=overwrite, attrs=attrs)
 
     from .writers import write_files
@@ -490,7 +522,7 @@ def generate_scene(preset="tiny", out="scene.zarr", seed: int = 0, layout: str =
             raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    scene = build_scene(p, seed)
+    scene = build_scene(p, seed, options)
     scratch_dir = out / ".synth_scratch"
     scratch_dir.mkdir(exist_ok=True)
     scratch = DayScratch(scratch_dir / "pm25.f32", (scene.n_time,) + scene.grid.shape)

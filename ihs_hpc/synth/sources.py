@@ -93,8 +93,15 @@ class Sources:
         return (y >= self.start_year[:, None]) & (y <= self.end_year[:, None])
 
 
-def place_sources(grid: Grid, dem: np.ndarray, land: np.ndarray, n: int, years, seed: int) -> Sources:
-    """Seeded source placement: clusters on the plain, the south favoured, one source per pixel."""
+def place_sources(grid: Grid, dem: np.ndarray, land: np.ndarray, n: int, years, seed: int, options=None) -> Sources:
+    """Seeded source placement: clusters on the plain, the south favoured, one source per pixel.
+
+    ``options`` (:class:`~ihs_hpc.synth.variants.SceneOptions`): ``dense_clusters``, ``strength_spread``
+    and ``start_stop_fraction`` change the placement, strengths and operating years.
+    """
+    from .variants import as_options
+
+    options = as_options(options)
     gen = rng(seed, STREAM_SOURCES)
     ny, nx = grid.shape
     lat2d, lon2d = np.meshgrid(grid.lat, grid.lon, indexing="ij")
@@ -108,9 +115,14 @@ def place_sources(grid: Grid, dem: np.ndarray, land: np.ndarray, n: int, years, 
         plain = ok & (z <= cut)
     weight = np.where(plain, np.exp(-np.clip(z, 0, None) / 120.0) * np.exp(-0.35 * (lat2d - grid.south)), 0.0)
     weight = weight.ravel() / weight.sum()
-    n_clusters = max(2, int(round(n / 7)))
-    centres = gen.choice(weight.size, size=n_clusters, replace=False, p=weight)
-    cluster_sigma_km = gen.uniform(3.0, 9.0, size=n_clusters)
+    if options.dense_clusters:
+        n_clusters = max(1, int(round(n / 20)))
+        centres = gen.choice(weight.size, size=n_clusters, replace=False, p=weight)
+        cluster_sigma_km = gen.uniform(1.0, 2.5, size=n_clusters)
+    else:
+        n_clusters = max(2, int(round(n / 7)))
+        centres = gen.choice(weight.size, size=n_clusters, replace=False, p=weight)
+        cluster_sigma_km = gen.uniform(3.0, 9.0, size=n_clusters)
     taken = np.zeros(grid.size, dtype=bool)
     chosen = []
     attempts = 0
@@ -144,7 +156,8 @@ def place_sources(grid: Grid, dem: np.ndarray, land: np.ndarray, n: int, years, 
     cats = list(CATEGORIES)
     p_cat = np.array([CATEGORIES[c][0] for c in cats])
     category = np.array(gen.choice(cats, size=n, p=p_cat / p_cat.sum()), dtype=object)
-    strength = np.array([CATEGORIES[c][1] for c in category]) * gen.lognormal(0.0, 0.35, size=n)
+    spread = 0.35 if options.strength_spread is None else float(options.strength_spread)
+    strength = np.array([CATEGORIES[c][1] for c in category]) * gen.lognormal(0.0, spread, size=n)
     decay_km = 3.5 * gen.lognormal(0.0, 0.2, size=n)
 
     years = np.asarray(years, dtype=int)
@@ -154,8 +167,13 @@ def place_sources(grid: Grid, dem: np.ndarray, land: np.ndarray, n: int, years, 
     u = gen.uniform(size=n)
     n_years = y1 - y0 + 1
     if n_years >= 2:
-        closing = u < 0.22
-        opening = (u >= 0.22) & (u < 0.32)
+        if options.start_stop_fraction is None:
+            p_close, p_change = 0.22, 0.32
+        else:
+            p_change = float(options.start_stop_fraction)
+            p_close = p_change * 0.22 / 0.32
+        closing = u < p_close
+        opening = (u >= p_close) & (u < p_change)
         # small scenes: at least one closing and one late-opening source (never the same one)
         if n >= 3 and not closing.any():
             closing[np.flatnonzero(~opening)[0]] = True
@@ -176,16 +194,24 @@ def place_sources(grid: Grid, dem: np.ndarray, land: np.ndarray, n: int, years, 
                    decay_km=decay_km, strength=strength)
 
 
-def emission_series(sources: Sources, time, stagnation: np.ndarray, seed: int) -> np.ndarray:
+def emission_series(sources: Sources, time, stagnation: np.ndarray, seed: int, options=None) -> np.ndarray:
     """Daily relative emission of every source, (n_ihs, n_time) float64, zero outside operating years.
 
     Mean about 1 for a source of unit strength over a full 2013 (scaled later by the calibration).
+    ``options``: ``ihs_season``/``ihs_season_amplitude`` set the seasonal cycle, ``emission_jitter``
+    the day-to-day variability.
     """
+    from .variants import as_options, emission_season
+
+    options = as_options(options)
     time = np.asarray(time, dtype="datetime64[D]")
     n_t = len(time)
     year, f = year_fraction(time)
     trend = smooth_annual(EMISSION_TREND, -0.08, time)
-    season = 1.0 + 0.25 * winter_phase(f)
+    if options.ihs_season is None and options.ihs_season_amplitude is None:
+        season = 1.0 + 0.25 * winter_phase(f)
+    else:
+        season = emission_season(f, options)
     out = np.empty((sources.n, n_t), dtype=np.float64)
     # heavy-pollution alerts: stagnant days of the heating season, from 2017
     month = (time.astype("datetime64[M]").astype(np.int64) % 12) + 1
@@ -215,7 +241,8 @@ def emission_series(sources: Sources, time, stagnation: np.ndarray, seed: int) -
         out[i] = sources.strength[i] * trend * season * wobble * spell * curtail * lockdown * operating
     # day-to-day jitter: AR(1) with a 5-day memory, log-normal
     ar1_filter(jitter, float(np.exp(-1 / 5.0)))
-    out *= np.exp(0.12 * jitter.T - 0.5 * 0.12**2)
+    sigma = 0.12 if options.emission_jitter is None else float(options.emission_jitter)
+    out *= np.exp(sigma * jitter.T - 0.5 * sigma**2)
     return out
 
 

@@ -1,0 +1,166 @@
+"""Stage 2's ``met_fit: background`` mode: eq. 3 fitted where no IHS is active, carried into IHS areas.
+
+Why: fitted on an IHS-area pixel's own series (the paper's per-pixel fit, ``met_fit: pixel``), the
+regression of eq. 3 lets the six *seasonal* meteorological baselines absorb the seasonal cycle of the
+IHS contribution itself, and eq. 4 then removes it with the weather (measured on known truth: the
+month-of-year profile of the estimate is flat where the truth's winter is far above its summer).
+
+How, in three passes over the tiles (each resumable through its own tile records):
+
+A. one task per tile (records named by the tile): the PM2.5 baseline of every pixel (eq. 2); eq. 3 fitted on
+   the whole series of every **background** pixel (eq. 4 applied there at once); an **IHS-area**
+   pixel is fitted on its own days only where it has at least ``stage2.met_fit_idle_days`` days on
+   which none of its sources operated (per-year masks of stage 1), counting only days beyond half
+   the STL trend window from any operating day (the trend smoother spreads a source's start or stop
+   that far);
+B. one small 2-D step: the coefficient maps ``a0 … a6`` of the background pixels are carried into the
+   remaining IHS-area pixels by inverse-distance weighting of the ``stage2.met_fit_neighbours``
+   nearest background pixels, the same weights for every coefficient
+   (:func:`ihs_hpc.ops.carry.carry_maps`);
+C. per tile (``apply_`` records): eq. 3 evaluated and eq. 4 applied in IHS areas with those
+   coefficients (:func:`ihs_hpc.ops.mlr.apply_met`).
+
+Pass B is repeated before every pass C (it is cheap and deterministic), so a run killed anywhere, or a
+tile whose chunks ``ihs check --verify`` found damaged (all its records are removed), resumes to the
+same arrays.
+
+``met_fit_source`` records per pixel where its coefficients came from (:data:`FIT_OWN`,
+:data:`FIT_IDLE`, :data:`FIT_CARRIED`; :data:`FIT_NONE` for pixels not analysed) and
+``met_fit_days`` the number of days its own fit used.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from ..grid import Grid
+from ..io.cube import read_tile, write_array, write_tile
+from ..ops.carry import carry_maps
+from ..ops.mlr import apply_met, mlr, remove_met
+
+#: ``met_fit_source`` values
+FIT_NONE, FIT_OWN, FIT_IDLE, FIT_CARRIED = 0, 1, 2, 3
+SOURCE_MEANING = ("0 not analysed, 1 fitted on the pixel's whole series, 2 fitted on the days on which none of "
+                  "the pixel's sources operated, 3 carried from the background")
+MODES = ("background", "pixel")
+#: tile records of pass C
+APPLY_PREFIX = "apply_"
+
+
+def idle_days(operating_years: np.ndarray, year_of_day: np.ndarray, margin: int) -> np.ndarray:
+    """Days usable for an own fit of an IHS-area pixel: no source of it operates that year, and the
+    nearest day of an operating year is at least ``margin`` days away. ``(time,)`` bool."""
+    operating_day = np.asarray(operating_years, dtype=bool)[year_of_day]
+    on = np.flatnonzero(operating_day)
+    idle = ~operating_day
+    if on.size == 0:
+        return idle
+    t = np.arange(year_of_day.size)
+    pos = np.searchsorted(on, t)
+    left = np.abs(t - on[np.clip(pos - 1, 0, on.size - 1)])
+    right = np.abs(on[np.clip(pos, 0, on.size - 1)] - t)
+    return idle & (np.minimum(left, right) >= margin)
+
+
+def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tuple[str, ...], settings: dict,
+             met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool, year_of_day: np.ndarray,
+             idle_min_days: int, idle_margin: int, pm25_var: str = "pm25") -> None:
+    """Pass A for one tile (see the module docstring); records the tile."""
+    from .stage2 import _cube, restore_level, tile_baseline, tile_regressors
+
+    pm25_bl, analysed, short_term_mean = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid,
+                                                       pm25_var=pm25_var)
+    regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
+    n_pix, n_time = pm25_bl.shape
+    areas = read_tile(stage1, tile, ["background"])
+    background = areas["background"].astype(bool).ravel()
+    group = zarr.open_group(stage1, mode="r")
+    count_year = np.asarray(group["ihs_count_year"][:, tile.rows, tile.cols]).reshape(-1, n_pix)
+
+    k1 = regressors.shape[1] + 1
+    coef = np.full((n_pix, k1), np.nan)
+    r2 = np.full(n_pix, np.nan)
+    fitted = np.full((n_pix, n_time), np.nan)
+    bl_tem = np.full((n_pix, n_time), np.nan)
+    source = np.full(n_pix, FIT_NONE, dtype=np.int8)
+    days = np.zeros(n_pix, dtype=np.int32)
+
+    bg = np.flatnonzero(background & analysed)
+    if bg.size:
+        tem, fit = remove_met(pm25_bl[bg], regressors[bg], keep_level=keep_level)  # eqs. 3 and 4
+        coef[bg], r2[bg], fitted[bg] = fit.coef, fit.r2, fit.fitted
+        bl_tem[bg] = restore_level(tem, short_term_mean[bg], keep_level)
+        source[bg] = np.where(np.isfinite(fit.r2), FIT_OWN, FIT_NONE)
+        days[bg] = n_time
+    inside = np.flatnonzero(~background & analysed)
+    source[inside] = FIT_CARRIED
+    if inside.size and idle_min_days > 0:
+        patterns, which = np.unique(count_year[:, inside] > 0, axis=1, return_inverse=True)
+        for j in range(patterns.shape[1]):
+            usable = idle_days(patterns[:, j], year_of_day, idle_margin)
+            if usable.sum() < idle_min_days:
+                continue
+            pix = inside[np.ravel(which) == j]
+            fit = mlr(pm25_bl[pix][:, usable], regressors[pix][:, :, usable])  # eq. 3 on idle days
+            ok = np.isfinite(fit.r2)
+            coef[pix[ok]], r2[pix[ok]] = fit.coef[ok], fit.r2[ok]
+            source[pix[ok]] = FIT_IDLE
+            days[pix[ok]] = int(usable.sum())
+
+    shape = tile.shape
+    blocks = {"pm25_bl": _cube(pm25_bl, shape), "pm25_bl_mlr": _cube(fitted, shape), "pm25_bl_tem": _cube(bl_tem, shape),
+              "r2": r2.reshape(shape).astype(np.float32), "met_fit_source": source.reshape(shape),
+              "short_term_mean": short_term_mean.reshape(shape).astype(np.float32),
+              "met_fit_days": days.reshape(shape)}
+    for k in range(k1):
+        blocks[f"coef_a{k}"] = coef[:, k].reshape(shape).astype(np.float32)
+    write_tile(out, tile, blocks)
+
+
+def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> dict:
+    """Pass B: carry the background pixels' coefficients into the IHS-area pixels that have none."""
+    group = zarr.open_group(out, mode="r")
+    source = np.asarray(group["met_fit_source"][:])
+    coefs = np.stack([np.asarray(group[f"coef_a{k}"][:], dtype=np.float64) for k in range(n_coef)])
+    donors = source == FIT_OWN
+    target = source == FIT_CARRIED
+    counts = {"own": int(donors.sum()), "idle": int((source == FIT_IDLE).sum()), "carried": int(target.sum())}
+    if not target.any():
+        return counts
+    if not donors.any():
+        from ..errors import StoreError
+
+        raise StoreError(f"{out}: no background pixel has a regression fit to carry into the IHS areas")
+    carried = carry_maps(coefs, donors, target, grid.lat, grid.lon, k=neighbours)
+    for k in range(n_coef):
+        write_array(out, f"coef_a{k}", np.where(target, carried[k], coefs[k]).astype(np.float32))
+    return counts
+
+
+def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid,
+               keep_level: bool) -> None:
+    """Pass C for one tile: eqs. 3–4 with the pixel's own idle-day or carried coefficients."""
+    from .stage2 import restore_level, tile_regressors
+
+    n_coef = len(variables) + 1
+    fields = read_tile(out, tile, ["met_fit_source", "short_term_mean"] + [f"coef_a{k}" for k in range(n_coef)])
+    source = fields["met_fit_source"].ravel()
+    todo = np.flatnonzero((source == FIT_IDLE) | (source == FIT_CARRIED))
+    if todo.size == 0:
+        write_tile(out, tile, {}, record=APPLY_PREFIX + tile.name)
+        return
+    cubes = read_tile(out, tile, ["pm25_bl", "pm25_bl_mlr", "pm25_bl_tem"])
+    n_time = cubes["pm25_bl"].shape[0]
+    bl = cubes["pm25_bl"].reshape(n_time, -1).T.astype(np.float64)
+    coef = np.stack([fields[f"coef_a{k}"].ravel() for k in range(n_coef)], axis=1).astype(np.float64)
+    regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
+    tem, fitted = apply_met(bl[todo], regressors[todo], coef[todo], keep_level=keep_level)  # eqs. 3 and 4
+    tem = restore_level(tem, fields["short_term_mean"].ravel()[todo].astype(np.float64), keep_level)
+    mlr_flat = cubes["pm25_bl_mlr"].reshape(n_time, -1)
+    tem_flat = cubes["pm25_bl_tem"].reshape(n_time, -1)
+    mlr_flat[:, todo] = fitted.T
+    tem_flat[:, todo] = tem.T
+    write_tile(out, tile, {"pm25_bl_mlr": cubes["pm25_bl_mlr"], "pm25_bl_tem": cubes["pm25_bl_tem"]},
+               record=APPLY_PREFIX + tile.name)
