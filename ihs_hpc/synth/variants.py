@@ -156,7 +156,10 @@ def observe(pm25: np.ndarray, options: SceneOptions, seed: int, rows: slice, col
 
 
 def towns_near_sources(grid, sources, n: int, seed: int) -> list:
-    """``n`` towns (urban blobs) placed 2–6 km from randomly chosen IHS sources."""
+    """``n`` towns (urban blobs) placed 2–6 km from randomly chosen IHS sources and ≥ 2 km from every source.
+
+    A placement closer than 2 km to another source is drawn again (up to 100 times, then kept)."""
+    from ..grid import haversine_km
     from .cities import UrbanBlob
     from .presets import rng
 
@@ -165,10 +168,13 @@ def towns_near_sources(grid, sources, n: int, seed: int) -> list:
     gen = rng(seed, STREAM_VARIANT, _TOWNS)
     out = []
     for _ in range(int(n)):
-        i = int(gen.integers(sources.n))
-        dist, angle = gen.uniform(2.0, 6.0), gen.uniform(0.0, 2.0 * np.pi)
-        lat = float(sources.lat[i] + dist * np.cos(angle) / 111.2)
-        lon = float(sources.lon[i] + dist * np.sin(angle) / (111.2 * np.cos(np.radians(sources.lat[i]))))
+        for _attempt in range(100):
+            i = int(gen.integers(sources.n))
+            dist, angle = gen.uniform(2.0, 6.0), gen.uniform(0.0, 2.0 * np.pi)
+            lat = float(sources.lat[i] + dist * np.cos(angle) / 111.2)
+            lon = float(sources.lon[i] + dist * np.sin(angle) / (111.2 * np.cos(np.radians(sources.lat[i]))))
+            if np.min(haversine_km(lat, lon, sources.lat, sources.lon)) >= 2.0:
+                break
         out.append(UrbanBlob(lat, lon, gen.uniform(2.0, 4.0), gen.uniform(8.0, 18.0), gen.uniform(0.2, 0.6),
                              gen.uniform(0.02, 0.08), gen.uniform(-0.06, -0.02)))
     return out
