@@ -475,17 +475,17 @@ def test_through_run_pipeline(run, monkeypatch):
 def test_stale_stores_recomputed(tmp_path):
     """Stores made from other inputs (stage 3 rerun) are not reused."""
     from ihs_hpc.io.cube import mark_complete
-    from ihs_hpc.pipeline.stats import _fingerprint, _stored_fingerprint
+    from ihs_hpc.pipeline.stats_store import inputs_fingerprint, stored_inputs_fingerprint
 
     config, _ = make_fake_run(tmp_path, indicators=False)
     paths = [tmp_path / n for n in ("cubes.zarr", "stage1.zarr", "stage3.zarr")]
-    before = _fingerprint(paths, TILE)
+    before = inputs_fingerprint(paths, TILE)
     import time
 
     time.sleep(0.01)
     mark_complete(tmp_path / "stage3.zarr")  # what a rerun of stage 3 does last
-    assert _fingerprint(paths, TILE) != before
-    assert _stored_fingerprint(tmp_path / "nothing.zarr") is None
+    assert inputs_fingerprint(paths, TILE) != before
+    assert stored_inputs_fingerprint(tmp_path / "nothing.zarr") is None
 
 
 def test_yoy_and_decline_only_between_operating_years():
