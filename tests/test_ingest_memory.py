@@ -11,7 +11,7 @@ import zarr
 from ihs_hpc.grid import Grid
 from ihs_hpc.io.cube import VarSpec, create_store
 from ihs_hpc.io.rechunk import memory_bound_mb, write_daily_cube
-from ihs_hpc.synth.scene import DayScratch
+from ihs_hpc.synth.scene_store import DayScratch
 
 GRID = Grid(39.0, 39.64, 116.0, 116.64, 0.01)  # 64 x 64: one tile
 NAMES = ("t2m", "d2m", "rh", "tp", "sp", "u10", "v10")

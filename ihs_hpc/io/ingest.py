@@ -101,7 +101,7 @@ from ..grid import Grid
 from .cube import VarSpec, create_store, is_complete, map_spec, mark_complete, met_spec, publish, write_array
 from .errors import IngestError, IngestWarning
 # the configuration checks and the rechunk live in their own modules; their public names stay importable here
-from .ingest_config import _opt, check_config, grid_from_config, input_files  # noqa: F401
+from .ingest_config import renamed_options, check_config, grid_from_config, input_files  # noqa: F401
 from .rechunk import Progress, _batch_days, memory_bound_mb, write_daily_cube  # noqa: F401
 
 MET_RES = 0.1
@@ -257,20 +257,20 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     # 1. static inputs first: cheap, and their errors should come before hours of reading
     with bar("static inputs", 3, "input") as pbar:
         d = config["dem"]
-        dem, dem_info = read_dem(d["path"], grid, return_info=True, **_opt(d, {"variable": "variable", "band": "band", "resampling": "resampling"}))
+        dem, dem_info = read_dem(d["path"], grid, return_info=True, **renamed_options(d, {"variable": "variable", "band": "band", "resampling": "resampling"}))
         pbar.update(1)
         c = config.get("cities") or None
         if c and c.get("path"):
             # an explicit null means "none" (no English names, no adcodes, no GCJ-02 correction)
             explicit = {arg: c[key] for key, arg in {"name_en": "name_en_field", "adcode": "adcode_field",
                                                      "crs_offset": "crs_offset"}.items() if key in c}
-            cities = read_cities(c["path"], grid, **{**_opt(c, {"name": "name_field", "layer": "layer"}), **explicit})
+            cities = read_cities(c["path"], grid, **{**renamed_options(c, {"name": "name_field", "layer": "layer"}), **explicit})
         else:
             warnings.warn("no cities configured: city_id is -1 everywhere", IngestWarning, stacklevel=2)
             cities = None
         pbar.update(1)
         h = config["ihs"]
-        ihs = read_ihs(h["path"], grid, years, dem=dem, **_opt(h, {
+        ihs = read_ihs(h["path"], grid, years, dem=dem, **renamed_options(h, {
             "id": "id_col", "lon": "lon_col", "lat": "lat_col", "name": "name_col", "category": "category_col",
             "start": "start_col", "end": "end_col", "status": "status", "status_id": "status_id_col",
             "status_year": "status_year_col", "status_operating": "status_operating_col",
@@ -286,11 +286,11 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     # 2. index the daily files (fails fast on missing days, names, variables)
     p = config["pm25"]
     pm25 = DailyPM25Source(p["path"], grid, start, end, allow_gaps=bool(p.get("allow_gaps", allow_gaps)), mask=mask,
-                           **_opt(p, {"format": "format", "variable": "variable", "band": "band", "date_regex": "date_regex",
+                           **renamed_options(p, {"format": "format", "variable": "variable", "band": "band", "date_regex": "date_regex",
                                       "date_format": "date_format", "glob": "glob_pattern", "mask_threshold": "mask_threshold"}))
     pm25.read_day(next((dd for dd, f in pm25.files.items() if f is not None), pm25.days[0]))  # first file: grid match
     e = config["era5"]
-    era5_options = _opt(e, {"units": "units", "tp_statistic": "tp_statistic", "band_names": "band_names",
+    era5_options = renamed_options(e, {"units": "units", "tp_statistic": "tp_statistic", "band_names": "band_names",
                             "date_regex": "date_regex", "date_format": "date_format", "glob": "glob_pattern",
                             "utc_offset_hours": "utc_offset_hours"})
     if e.get("format", "cds-netcdf") != "cds-netcdf":

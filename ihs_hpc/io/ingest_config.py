@@ -127,5 +127,5 @@ def input_files(config: Mapping) -> dict[str, list[Path]]:
     }
 
 
-def _opt(section: Mapping, mapping: Mapping[str, str]) -> dict:
+def renamed_options(section: Mapping, mapping: Mapping[str, str]) -> dict:
     return {arg: section[key] for key, arg in mapping.items() if key in section and section[key] is not None}

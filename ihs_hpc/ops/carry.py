@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.kriging import idw_predict
-from .gapfill import _grid_coordinate, _neighbours_on_grid
+from .gapfill import grid_coordinate, neighbours_on_grid
 
 __all__ = ["carry_maps"]
 
@@ -65,8 +65,8 @@ def carry_maps(maps, source, target, lat, lon, *, k: int = 16, power: float = 2.
     power = float(power)
     if not power > 0:
         raise ValueError(f"power must be > 0, got {power}")
-    lat = _grid_coordinate(lat, "lat", ny, "row")
-    lon = _grid_coordinate(lon, "lon", nx, "column")
+    lat = grid_coordinate(lat, "lat", ny, "row")
+    lon = grid_coordinate(lon, "lon", nx, "column")
     out = data.copy()
     query = np.flatnonzero(target & ~source)
     if query.size == 0:
@@ -78,7 +78,7 @@ def carry_maps(maps, source, target, lat, lon, *, k: int = 16, power: float = 2.
     if not np.isfinite(flat[:, valid]).all():
         bad = valid[np.flatnonzero(~np.isfinite(flat[:, valid]).all(axis=0))[0]]
         raise ValueError(f"a source pixel holds a non-finite value (row {bad // nx}, col {bad % nx})")
-    nbr = _neighbours_on_grid(valid, query, lat, lon, min(k, valid.size))
+    nbr = neighbours_on_grid(valid, query, lat, lon, min(k, valid.size))
     vrows, vcols = np.divmod(valid, nx)
     qrows, qcols = np.divmod(query, nx)
     xd, yd, xq, yq = lon[vcols], lat[vrows], lon[qcols], lat[qrows]

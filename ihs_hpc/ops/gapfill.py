@@ -2,7 +2,8 @@
 
 Public numpy API over :mod:`ihs_hpc.kernels.kriging`:
 
-* :func:`fit_variogram` — PyKrige-style automatic variogram fit on a seeded subsample;
+* :func:`fit_variogram` — PyKrige-style automatic variogram fit on a seeded subsample
+  (:mod:`ihs_hpc.ops.variogram_model`, re-exported here);
 * :func:`krige_points` — ordinary kriging at scattered points from the ``k`` nearest data;
 * :func:`fill_gaps` — fill one day's NaN pixels (variogram fitted from that day);
 * :func:`fill_cube` — :func:`fill_gaps` over the days of a ``(time, ny, nx)`` cube.
@@ -27,19 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares
 
-from ihs_hpc.kernels.kriging import (
-    LINEAR,
-    MODEL_CODES,
-    STATUS_IDW,
-    binned_semivariance,
-    idw_predict,
-    knn_grid,
-    knn_points,
-    ok_predict,
-    pair_distance_range,
-)
+from ihs_hpc.kernels.kriging import STATUS_IDW, idw_predict, knn_grid, knn_points, ok_predict
+
+from .variogram_model import (VARIOGRAM_MODELS, VariogramFitError, experimental_variogram, fit_variogram,
+                              model_code, parameter_dict, parameter_vector, variogram_model_values)
 
 __all__ = [
     "VARIOGRAM_MODELS",
@@ -52,242 +45,7 @@ __all__ = [
     "fill_cube",
 ]
 
-#: variogram models supported (PyKrige names)
-VARIOGRAM_MODELS = tuple(MODEL_CODES)
-
 _IDW_POWER = 2.0
-
-
-class VariogramFitError(ValueError):
-    """The automatic variogram fit gave no usable model.
-
-    Raised when the data have fewer than two points, all pair distances are equal (no lag
-    bins), the semivariances are all zero (constant field), :func:`scipy.optimize.least_squares`
-    fails, or the fitted parameters are not finite or degenerate (zero range, or zero sill and
-    zero nugget, which makes the kriging system singular).
-    """
-
-
-# --------------------------------------------------------------------------- variogram models
-def _model_code(model):
-    if model not in MODEL_CODES:
-        raise ValueError(f"model must be one of {VARIOGRAM_MODELS}, got {model!r}")
-    return MODEL_CODES[model]
-
-
-def _require_keys(model, params, keys):
-    missing = [key for key in keys if key not in params]
-    if missing:
-        raise ValueError(
-            f"variogram_parameters for model {model!r} lacks {missing}; give {keys}"
-        )
-
-
-def _parameter_vector(model, variogram_parameters):
-    """PyKrige-style parameters → kernel ``[psill, range, nugget]`` or ``[slope, nugget, 0]``."""
-    code = _model_code(model)
-    p = variogram_parameters
-    if isinstance(p, dict):
-        if code == LINEAR:
-            _require_keys(model, p, ["slope", "nugget"])
-            vec = [p["slope"], p["nugget"], 0.0]
-        else:
-            _require_keys(model, p, ["range", "nugget"])
-            if "psill" in p:
-                psill = p["psill"]
-            elif "sill" in p:
-                psill = p["sill"] - p["nugget"]
-            else:
-                raise ValueError(
-                    f"variogram_parameters for model {model!r} needs 'psill' or 'sill'"
-                )
-            vec = [psill, p["range"], p["nugget"]]
-    elif isinstance(p, (list, tuple, np.ndarray)):
-        p = [float(v) for v in p]
-        if code == LINEAR:
-            if len(p) != 2:
-                raise ValueError(f"variogram_parameters for 'linear' is [slope, nugget], got {p}")
-            vec = [p[0], p[1], 0.0]
-        else:
-            if len(p) != 3:
-                raise ValueError(
-                    f"variogram_parameters for {model!r} is [sill, range, nugget], got {p}"
-                )
-            vec = [p[0] - p[2], p[1], p[2]]
-    else:
-        raise ValueError(
-            f"variogram_parameters must be a dict, a list or None, got {type(p).__name__}"
-        )
-    vec = np.asarray(vec, dtype=np.float64)
-    names = ("slope", "nugget") if code == LINEAR else ("psill", "range", "nugget")
-    for name, value in zip(names, vec):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"variogram parameter {name!r} must be finite and >= 0, got {value}")
-    if code != LINEAR and vec[1] <= 0:
-        raise ValueError(f"variogram parameter 'range' must be > 0, got {vec[1]}")
-    return vec
-
-
-def _parameter_dict(model, vec):
-    if _model_code(model) == LINEAR:
-        return {"slope": float(vec[0]), "nugget": float(vec[1])}
-    return {"psill": float(vec[0]), "range": float(vec[1]), "nugget": float(vec[2])}
-
-
-def variogram_model_values(model, params, d):
-    """Vectorised semivariance of ``model`` (PyKrige's formulas) at lags ``d``.
-
-    Parameters
-    ----------
-    model : str
-        One of :data:`VARIOGRAM_MODELS`.
-    params : sequence of float
-        ``[psill, range, nugget]`` or, for linear, ``[slope, nugget]``.
-    d : ndarray
-        Lags.
-    """
-    code = _model_code(model)
-    d = np.asarray(d, dtype=np.float64)
-    if code == LINEAR:
-        return params[0] * d + params[1]
-    psill, range_, nugget = (float(v) for v in params[:3])
-    if code == MODEL_CODES["exponential"]:
-        return psill * (1.0 - np.exp(-d / (range_ / 3.0))) + nugget
-    if code == MODEL_CODES["spherical"]:
-        inside = psill * ((3.0 * d) / (2.0 * range_) - (d**3.0) / (2.0 * range_**3.0)) + nugget
-        return np.where(d <= range_, inside, psill + nugget)
-    return psill * (1.0 - np.exp(-(d**2.0) / (range_ * 4.0 / 7.0) ** 2.0)) + nugget
-
-
-def experimental_variogram(x, y, z, nlags=6):
-    """Binned empirical semivariogram exactly as PyKrige builds it.
-
-    All pair distances are split into ``nlags`` equal bins from the smallest to the largest
-    (the last bin's upper edge is the largest distance plus 0.001); each non-empty bin gives the
-    mean distance and the mean of ``0.5 (z_i - z_j)²``.
-
-    Parameters
-    ----------
-    x, y, z : array_like, shape (n,), n >= 2
-        Coordinates and values.
-    nlags : int, default 6
-        Number of bins.
-
-    Returns
-    -------
-    lags, semivariance : ndarray
-        One entry per non-empty bin.
-    """
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    z = np.ascontiguousarray(z, dtype=np.float64)
-    nlags = int(nlags)
-    dmin, dmax = pair_distance_range(x, y)
-    dd = (dmax - dmin) / nlags
-    bins = np.array([dmin + n * dd for n in range(nlags)] + [dmax + 0.001])
-    counts = np.zeros(nlags, dtype=np.int64)
-    sum_lag = np.zeros(nlags)
-    sum_gamma = np.zeros(nlags)
-    binned_semivariance(x, y, z, bins, counts, sum_lag, sum_gamma)
-    filled = counts > 0
-    return sum_lag[filled] / counts[filled], sum_gamma[filled] / counts[filled]
-
-
-def fit_variogram(x, y, z, model="exponential", nlags=6, max_points=2000, seed=0):
-    """Fit a variogram model like PyKrige's automatic fit, on a seeded random subsample.
-
-    Up to ``max_points`` data points are drawn without replacement with
-    ``numpy.random.default_rng(seed)`` (all of them when there are fewer); the empirical
-    semivariogram is :func:`experimental_variogram` (PyKrige's binning); the model minimises
-    PyKrige's objective, ``sum(soft_l1((γ_model(lag) - γ)²))`` (``least_squares`` with
-    ``loss="soft_l1"``, ``f_scale=1``), from PyKrige's start values within its bounds (psill in
-    [0, 10 max γ], range in [0, max lag], nugget in [0, max γ]; linear: slope >= 0, nugget in
-    [0, max γ]).  Unlike PyKrige, the solver works on parameters and residuals divided by
-    ``max γ`` and ``max lag`` (the same objective up to a constant factor); it converges in
-    fewer evaluations and reaches an objective at least as low where PyKrige's run stops at its
-    evaluation limit, so the parameters agree with PyKrige's
-    ``OrdinaryKriging(x, y, z, variogram_model=model, nlags=nlags).variogram_model_parameters``
-    to the solver tolerance when PyKrige converges, not bit for bit.
-
-    Parameters
-    ----------
-    x, y, z : array_like, shape (n,)
-        Coordinates (lon, lat in degrees for gap filling) and values; all finite.
-    model : str, default "exponential"
-        One of :data:`VARIOGRAM_MODELS`.
-    nlags : int, default 6
-        Number of lag bins.
-    max_points : int, default 2000
-        Subsample size cap (the pair count grows as its square).
-    seed : int or sequence of int, default 0
-        Seed of the subsample.
-
-    Returns
-    -------
-    dict
-        PyKrige-named parameters (``psill, range, nugget`` or ``slope, nugget``).
-
-    Raises
-    ------
-    VariogramFitError
-        When no usable model results (see the class doc).
-    """
-    code = _model_code(model)
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    z = np.asarray(z, dtype=np.float64).ravel()
-    if not (x.shape == y.shape == z.shape):
-        raise ValueError(f"x, y and z must have equal lengths, got {x.size}, {y.size}, {z.size}")
-    if int(nlags) < 1:
-        raise ValueError(f"nlags must be >= 1, got {nlags}")
-    if int(max_points) < 2:
-        raise ValueError(f"max_points must be >= 2, got {max_points}")
-    n = z.size
-    if n < 2:
-        raise VariogramFitError(f"a variogram needs at least 2 points, got {n}")
-    if n > max_points:
-        pick = np.sort(np.random.default_rng(seed).choice(n, size=int(max_points), replace=False))
-        x, y, z = x[pick], y[pick], z[pick]
-    lags, semivariance = experimental_variogram(x, y, z, int(nlags))
-    if lags.size == 0 or np.amax(lags) <= 0 or np.amax(semivariance) <= 0:
-        raise VariogramFitError(
-            "no usable empirical variogram (all points coincide or all values are equal)"
-        )
-    gamma_max = float(np.amax(semivariance))
-    lag_max = float(np.amax(lags))
-    if code == LINEAR:
-        span = lag_max - np.amin(lags)
-        x0 = [(gamma_max - np.amin(semivariance)) / span if span > 0 else 0.0,
-              np.amin(semivariance)]
-        bounds = ([0.0, 0.0], [np.inf, gamma_max])
-        scale = np.array([gamma_max / lag_max, gamma_max])
-    else:
-        x0 = [gamma_max - np.amin(semivariance), 0.25 * lag_max, np.amin(semivariance)]
-        bounds = ([0.0, 0.0, 0.0], [10.0 * gamma_max, lag_max, gamma_max])
-        scale = np.array([gamma_max, lag_max, gamma_max])
-
-    # PyKrige's objective, sum soft_l1(residual²) with f_scale = 1, solved in parameters and
-    # residuals divided by their natural scales (f_scale divided alike, so the objective is
-    # the same up to a constant factor): far fewer evaluations and no stalls at max_nfev.
-    def residuals(unit_params):
-        return (variogram_model_values(model, unit_params * scale, lags) - semivariance) / gamma_max
-
-    try:
-        result = least_squares(residuals, np.asarray(x0) / scale,
-                               bounds=(np.asarray(bounds[0]) / scale,
-                                       np.asarray(bounds[1]) / scale),
-                               loss="soft_l1", f_scale=1.0 / gamma_max)
-    except Exception as exc:  # scipy raises ValueError for infeasible x0 / bounds
-        raise VariogramFitError(f"least_squares failed: {exc}") from exc
-    vec = np.clip(np.asarray(result.x, dtype=np.float64) * scale, bounds[0], bounds[1])
-    if not np.all(np.isfinite(vec)):
-        raise VariogramFitError(f"fitted parameters are not finite: {vec}")
-    if code == LINEAR:
-        if vec[0] <= 0 and vec[1] <= 0:
-            raise VariogramFitError(f"degenerate linear fit (slope and nugget zero): {vec}")
-    elif vec[1] <= 0 or (vec[0] <= 0 and vec[2] <= 0):
-        raise VariogramFitError(f"degenerate {model} fit (zero range or zero sill): {vec}")
-    return _parameter_dict(model, vec)
 
 
 # --------------------------------------------------------------------------- scattered points
@@ -318,7 +76,7 @@ def krige_points(x, y, z, xq, yq, model="exponential", variogram_parameters=None
     z_hat, sigmasq : ndarray, shape (nq,)
         Estimates and kriging variances (variance NaN where a singular system fell back to IDW).
     """
-    code = _model_code(model)
+    code = model_code(model)
     x = np.ascontiguousarray(x, dtype=np.float64).ravel()
     y = np.ascontiguousarray(y, dtype=np.float64).ravel()
     z = np.ascontiguousarray(z, dtype=np.float64).ravel()
@@ -338,9 +96,9 @@ def krige_points(x, y, z, xq, yq, model="exponential", variogram_parameters=None
     if x.size < 2:
         raise ValueError(f"ordinary kriging needs at least 2 data points, got {x.size}")
     if variogram_parameters is None:
-        vec = _parameter_vector(model, fit_variogram(x, y, z, model))
+        vec = parameter_vector(model, fit_variogram(x, y, z, model))
     else:
-        vec = _parameter_vector(model, variogram_parameters)
+        vec = parameter_vector(model, variogram_parameters)
     k = min(k, x.size)
     nq = xq.size
     nbr = np.empty((nq, k), dtype=np.int64)
@@ -355,7 +113,7 @@ def krige_points(x, y, z, xq, yq, model="exponential", variogram_parameters=None
 
 
 # --------------------------------------------------------------------------- gridded days
-def _grid_coordinate(values, name, length, axis_name):
+def grid_coordinate(values, name, length, axis_name):
     arr = np.ascontiguousarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] != length:
         raise ValueError(
@@ -381,7 +139,7 @@ def _fill_target(fill_mask, shape):
     return mask
 
 
-def _neighbours_on_grid(valid_flat, query_flat, lat, lon, k):
+def neighbours_on_grid(valid_flat, query_flat, lat, lon, k):
     """k nearest valid pixels of each query pixel: ring search, or brute force when sparse."""
     ny, nx = lat.size, lon.size
     nq = query_flat.size
@@ -443,22 +201,22 @@ def fill_gaps(field, lat, lon, model="exponential", k=16, variogram_parameters=N
         ``"no_valid_pixels"``, ``"idw_few_points"``, ``"idw_fit_failed"``), ``fit_error``
         (message or None) and ``n_singular`` (points whose kriging system was singular).
     """
-    code = _model_code(model)
+    code = model_code(model)
     data = np.asarray(field)
     if data.ndim != 2:
         raise ValueError(f"field must be 2-D (ny, nx), got shape {data.shape}")
     if data.dtype not in (np.float32, np.float64):
         data = data.astype(np.float64)
     ny, nx = data.shape
-    lat_arr = _grid_coordinate(lat, "lat", ny, "row")
-    lon_arr = _grid_coordinate(lon, "lon", nx, "column")
+    lat_arr = grid_coordinate(lat, "lat", ny, "row")
+    lon_arr = grid_coordinate(lon, "lon", nx, "column")
     target_mask = _fill_target(fill_mask, data.shape)
     k = int(k)
     if k < 2:
         raise ValueError(f"k must be at least 2, got {k}")
     if int(min_kriging_points) < 2:
         raise ValueError(f"min_kriging_points must be >= 2, got {min_kriging_points}")
-    fixed_vec = None if variogram_parameters is None else _parameter_vector(
+    fixed_vec = None if variogram_parameters is None else parameter_vector(
         model, variogram_parameters)
     if np.isinf(data).any():
         r, c = np.argwhere(np.isinf(data))[0]
@@ -495,17 +253,17 @@ def fill_gaps(field, lat, lon, model="exponential", k=16, variogram_parameters=N
         vec = fixed_vec
         if vec is None:
             try:
-                vec = _parameter_vector(model, fit_variogram(
+                vec = parameter_vector(model, fit_variogram(
                     xd, yd, zd, model, nlags=nlags, max_points=max_fit_points, seed=seed))
             except VariogramFitError as exc:
                 info["fallback"] = "idw_fit_failed"
                 info["fit_error"] = str(exc)
-        nbr = _neighbours_on_grid(valid_flat, query_flat, lat_arr, lon_arr,
+        nbr = neighbours_on_grid(valid_flat, query_flat, lat_arr, lon_arr,
                                   min(k, valid_flat.size))
         if vec is None:
             idw_predict(xd, yd, zd, xq, yq, nbr, _IDW_POWER, estimate)
         else:
-            info["params"] = _parameter_dict(model, vec)
+            info["params"] = parameter_dict(model, vec)
             variance = np.empty(query_flat.size)
             status = np.empty(query_flat.size, dtype=np.int8)
             ok_predict(xd, yd, zd, xq, yq, nbr, code, vec, estimate, variance, status)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .gapfill import VariogramFitError, experimental_variogram, variogram_model_values
+from .variogram_model import VariogramFitError, experimental_variogram, variogram_model_values
 
 
 def _shape(model: str, range_: float, lags: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ from ..io.cube import open_store
 from ..report import figures as F
 from ..report.html import Section, write_html, write_markdown
 from ..report.webmap import write_run_map
-from ..stats.aggregate import DECEMBER_RULE, means_from_sums, trend_test
+from ..stats.aggregate import DECEMBER_RULE, means_from_sums
+from ..stats.group_tests import trend_test
 from .inputs import input_store
 from .stats import MAPS_STORE, MWU_BASIS, SHARE_DEFINITION, SUM_STORE, TRENDS_STORE, load_sums
 

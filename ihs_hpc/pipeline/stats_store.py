@@ -17,7 +17,8 @@ import numpy as np
 
 from ..grid import Grid
 from ..io.cube import create_store, map_spec, mark_complete, open_store, read_tile, write_tile
-from ..stats.aggregate import GroupLayout, block_sums, means_from_sums, pixel_trends, tile_membership
+from ..stats.aggregate import GroupLayout, block_sums, means_from_sums, tile_membership
+from ..stats.group_tests import pixel_trends
 
 UNITS = "ug m-3"
 ALPHA = 0.05

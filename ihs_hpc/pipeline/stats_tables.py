@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ..grid import Grid
-from ..stats.aggregate import (DECEMBER_RULE, SEASONS, GroupLayout, box_stats, decline_pct, describe, means_from_sums,
-                               moran_test, mwu_test, operating_decline, pearson_test, reduce_by,
-                               season_completeness, trend_test, yoy_pct)
+from ..stats.aggregate import (DECEMBER_RULE, SEASONS, GroupLayout, box_stats, decline_pct, means_from_sums,
+                               operating_decline, reduce_by, season_completeness, yoy_pct)
+from ..stats.group_tests import describe, moran_test, mwu_test, pearson_test, trend_test
 from ..stats.tables import TableWriter, city_year_table, correlation_table, trend_table
 from .stats_format import finite_or_none as _f
 from .stats_format import fmt_number as _num

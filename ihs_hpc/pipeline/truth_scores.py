@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..stats.aggregate import SEASONS, means_from_sums, pearson_test, ratio, reduce_by
+from ..stats.aggregate import SEASONS, means_from_sums, ratio, reduce_by
+from ..stats.group_tests import pearson_test
 from .stats_format import finite_or_none
 
 

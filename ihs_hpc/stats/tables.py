@@ -16,7 +16,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .aggregate import box_stats, decline_pct, operating_decline, trend_test
+from .aggregate import box_stats, decline_pct, operating_decline
+from .group_tests import trend_test
 
 TREND_COLUMNS = {"trend": "mk_trend", "z": "mk_z", "p": "mk_p", "s": "mk_s", "tau": "mk_tau",
                  "slope": "sen_slope", "slope_lo": "sen_slope_lo", "slope_hi": "sen_slope_hi"}

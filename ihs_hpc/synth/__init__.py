@@ -6,7 +6,8 @@ PM2.5, noise — as the run's input store (or as raw files for the ingest path),
 injected truth (``pm25_ihs_true`` and annual tables) to score the pipeline against.
 """
 from .presets import GENERATOR_VERSION, PRESETS, Preset, get_preset
-from .scene import Scene, build_scene, generate_scene, scene_summary, write_scene
+from .scene import Scene, build_scene, generate_scene
+from .scene_store import scene_summary, write_scene
 
 __all__ = ["GENERATOR_VERSION", "PRESETS", "Preset", "Scene", "build_scene", "generate_scene", "get_preset",
            "scene_summary", "write_scene"]

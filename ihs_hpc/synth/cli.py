@@ -22,7 +22,8 @@ import click
 def synth_command(preset, out, seed, layout, tile_size, overwrite, quiet):
     """Generate a synthetic scene (an observing-system simulation) with known IHS truth."""
     from ..io.cube import StoreError
-    from .scene import generate_scene, scene_summary
+    from .scene import generate_scene
+    from .scene_store import scene_summary
 
     start = time.perf_counter()
     try:

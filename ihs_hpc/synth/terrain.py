@@ -119,7 +119,7 @@ def base_source(path: Path | None = None) -> str:
     return "china-dem.nc (0.2 deg, cnmaps sample data) + fractal texture" if real else "analytic + fractal texture"
 
 
-def _octave(gen: np.random.Generator, shape, spacing: float) -> np.ndarray:
+def octave_noise(gen: np.random.Generator, shape, spacing: float) -> np.ndarray:
     """Smooth value noise (≈ unit variance) with features ``spacing`` cells across (cubic spline)."""
     from scipy.ndimage import map_coordinates
 
@@ -143,16 +143,16 @@ def make_dem(grid: Grid, seed: int, path: Path | None = None) -> np.ndarray:
     relief = np.clip((z0 - 100.0) / 600.0, 0.0, 1.5)
     ridged = np.zeros(shape)
     for spacing, amp in ((48, 1.0), (24, 0.55), (12, 0.32), (6, 0.18), (3, 0.10)):
-        n = _octave(gen, shape, spacing)
+        n = octave_noise(gen, shape, spacing)
         ridged += amp * ((1.0 - np.abs(n)) - 0.2)
     hills = np.zeros(shape)
     for spacing, amp in ((32, 1.0), (16, 0.5), (8, 0.25)):
-        hills += amp * _octave(gen, shape, spacing)
+        hills += amp * octave_noise(gen, shape, spacing)
     mountains = relief * (330.0 * ridged + 90.0 * hills)
     # metre-scale texture everywhere, strongest on the plain
     texture = np.zeros(shape)
     for spacing, amp in ((16, 0.6), (8, 0.35), (4, 0.2), (2, 0.12)):
-        texture += amp * _octave(gen, shape, spacing)
+        texture += amp * octave_noise(gen, shape, spacing)
     texture += 0.06 * gen.standard_normal(shape)
     z = z0 + mountains + texture * (1.0 + 2.0 * np.clip(relief, 0, 1))
     # sea: keep it below the coast

@@ -115,7 +115,7 @@ def write_cities_geojson(path, scene) -> None:
 
 def write_files(scene, out, pm25_days, *, chap_dtype: str = "float32", progress=None) -> None:
     """Every raw file of ``layout="files"``; ``pm25_days`` is a (time, ny, nx) array (or a
-    :class:`~ihs_hpc.synth.scene.DayScratch`, whose pages are released every 32 days) of the PM2.5 cube
+    :class:`~ihs_hpc.synth.scene_store.DayScratch`, whose pages are released every 32 days) of the PM2.5 cube
     with 65535 at the injected missing pixel-days."""
     out = Path(out)
     (out / "chap").mkdir(parents=True, exist_ok=True)
