@@ -56,13 +56,16 @@ def _unless_done(func: Callable, done: Callable | None, desc: str, tile):
 
 
 def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None, *, desc: str = "tiles",
-              unit: str = "tile", disable_progress=None, retries: int = 1, done: Callable | None = None) -> dict:
+              unit: str = "tile", disable_progress=None, retries: int = 1, done: Callable | None = None,
+              on_result: Callable | None = None) -> dict:
     """Apply ``func`` to every tile; return timing figures.
 
     With a client, tiles are submitted as one task each (``pure=False``; the store's completion
     records, not Dask's cache, decide what is redone) and gathered as they finish. Without a client
     they run here in order. ``done(tile)``, a picklable predicate (e.g. ``partial(is_recorded, store)``),
-    is checked by each task before it computes. See the module docstring for failures and retries.
+    is checked by each task before it computes. ``on_result(tile, value)``, when given, receives each
+    finished tile's return value here in the caller (in completion order with a client), so results can be
+    reduced as they arrive. See the module docstring for failures and retries.
     """
     from functools import partial
 
@@ -88,13 +91,15 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
             for tile in tiles:
                 for attempt in range(retries + 1):
                     try:
-                        func(tile)
+                        value = func(tile)
                     except Exception as err:
                         if _bad_input(err):
                             raise
                         if attempt == retries:
                             failures.append((_where(tile), f"{type(err).__name__}: {err}"))
                         continue
+                    if on_result is not None:
+                        on_result(tile, value)
                     finished(tile)
                     break
         else:
@@ -105,7 +110,7 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
             for future in as_completed(futures):
                 tile = futures[future]
                 try:
-                    future.result()
+                    value = future.result()
                 except Exception as err:
                     if _bad_input(err):
                         for other in futures:
@@ -113,6 +118,9 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
                         raise
                     failures.append((_where(tile), f"{type(err).__name__}: {err}"))
                     continue
+                future.release()
+                if on_result is not None:
+                    on_result(tile, value)
                 finished(tile)
     finally:
         bar.close()

@@ -36,12 +36,13 @@ from ..config import RunConfig
 from ..grid import Grid
 from ..io.cube import is_complete, mark_complete, open_store
 from ..stats.aggregate import GroupLayout, calendar
+from .executor import map_tiles
 from .inputs import input_store
-from .stats_store import (MAPS_STORE, SUM_STORE, TRENDS_STORE, create_stat_stores, inputs_fingerprint, load_sums,
-                          members_by_tile, run_tiles, stats_tile, stored_inputs_fingerprint, write_sums)
 from .stats_inputs import read_indicators
+from .stats_store import (MAPS_STORE, MEAN_DEFINITION, SHARE_DEFINITION, SUM_STORE, TRENDS_STORE,  # noqa: F401
+                          TileMembers, create_stat_stores, inputs_fingerprint, load_sums, members_by_tile, stats_task,
+                          stored_inputs_fingerprint, write_sums)
 from .stats_tables import MWU_BASIS, build_tables
-from .stats_store import MEAN_DEFINITION, SHARE_DEFINITION  # noqa: F401  (re-exported for the report)
 
 __all__ = ["run_stats", "read_indicators", "load_sums", "MAPS_STORE", "SUM_STORE", "TRENDS_STORE", "MWU_BASIS",
            "MEAN_DEFINITION", "SHARE_DEFINITION"]
@@ -121,19 +122,22 @@ def run_stats(config: RunConfig, client, echo) -> dict:
     else:
         create_stat_stores(out_dir, grid, years, tile_size, has_oem, has_truth)
         members = members_by_tile(offsets, pixels, grid, tiles, tile_size)
-        func = partial(stats_tile, cubes=cubes_path, stage1=stage1_path, stage3=stage3_path, maps=maps_path,
+        func = partial(stats_task, cubes=cubes_path, stage1=stage1_path, stage3=stage3_path, maps=maps_path,
                        trends=trends_path, day_slices=day_slices, n_city=n_city, n_ihs=n_ihs, has_city=has_city,
                        has_oem=has_oem, has_truth=has_truth)
-        sums = None
+        sums = {}
         truth_totals = {"s_err": 0.0, "s_err2": 0.0, "n_pair": 0.0} if has_truth else None
-        for part in run_tiles(func, tiles, members, client, echo):
-            if sums is None:
-                sums = {k: np.zeros((layout.size, len(time))) for k in part["sums"]}
+
+        def add(_task, part):
             for k, v in part["sums"].items():
+                if k not in sums:
+                    sums[k] = np.zeros((layout.size, len(time)))
                 sums[k][part["groups"]] += v
             if truth_totals is not None:
                 for k in truth_totals:
                     truth_totals[k] += part["truth"][k]
+
+        map_tiles(func, [TileMembers(t, m) for t, m in zip(tiles, members)], client, desc="stats tiles", on_result=add)
         mark_complete(maps_path)
         mark_complete(trends_path)
         extra = {f"truth_{k}": v for k, v in (truth_totals or {}).items()} | {"ihs_inputs": fingerprint}

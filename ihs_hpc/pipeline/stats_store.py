@@ -11,11 +11,12 @@ changed (:mod:`ihs_hpc.pipeline.stats`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..grid import Grid
+from ..grid import Grid, Tile
 from ..io.cube import create_store, map_spec, mark_complete, open_store, read_tile, write_tile
 from ..stats.aggregate import GroupLayout, block_sums, means_from_sums, tile_membership
 from ..stats.group_tests import pixel_trends
@@ -111,29 +112,23 @@ def members_by_tile(offsets: np.ndarray, pixels: np.ndarray, grid: Grid, tiles, 
     return out
 
 
-def run_tiles(func, tiles, members, client, echo):
-    """Yield each tile's result (in completion order with a client, in order without)."""
-    if client is None:
-        from ..progress import progress
+@dataclass(frozen=True)
+class TileMembers:
+    """One task of the stats pass: a tile and the IHS memberships of its pixels (:func:`members_by_tile`);
+    it has a tile's ``name``, ``rows``, ``cols`` and ``shape`` for :func:`~ihs_hpc.pipeline.executor.map_tiles`."""
 
-        with progress(len(tiles), "stats tiles", "tile") as bar:
-            for tile, mem in zip(tiles, members):
-                yield func(tile, mem)
-                bar.update(1)
-        return
-    from distributed import as_completed
+    tile: Tile
+    members: list
 
-    futures = {client.submit(func, tile, mem, pure=False): tile for tile, mem in zip(tiles, members)}
-    for future in as_completed(futures):
-        tile = futures[future]
-        try:
-            yield future.result()
-        except Exception as err:
-            for other in futures:
-                other.cancel()
-            raise RuntimeError(f"stats: tile {tile.name} (rows {tile.rows.start}:{tile.rows.stop}, "
-                               f"cols {tile.cols.start}:{tile.cols.stop}) failed: {err}") from err
-        future.release()
+    name = property(lambda self: self.tile.name)
+    rows = property(lambda self: self.tile.rows)
+    cols = property(lambda self: self.tile.cols)
+    shape = property(lambda self: self.tile.shape)
+
+
+def stats_task(task: TileMembers, **kwargs) -> dict:
+    """:func:`stats_tile` of one :class:`TileMembers` (the picklable tile function of the stats pass)."""
+    return stats_tile(task.tile, task.members, **kwargs)
 
 
 # --------------------------------------------------------------------------- stores
