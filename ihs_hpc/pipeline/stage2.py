@@ -23,8 +23,8 @@ from ..grid import Grid
 from ..errors import StoreError
 from ..io.cube import (VarSpec, create_store, cube_spec, is_recorded, map_spec, mark_complete, met_spec, open_store, pending_tiles,
                        publish, read_region, read_tile, write_tile)
-from ..ops.interp import apply_bilinear, bilinear_weights
-from ..ops.mlr import remove_met
+from ..ops.interp import bilinear_weights
+from ..ops.met_removal import remove_met_block
 from ..ops.stl import stl_baseline
 from ..ops.stl_operator import get_stl_operator
 from ..ops.timefill import fill_time_gaps
@@ -82,19 +82,17 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
     """
     pm25 = read_tile(pm25_source, tile, [pm25_var])[pm25_var]
     n_time, ny, nx = pm25.shape
-    series = pm25.reshape(n_time, -1).T.astype(np.float64)
+    series = pm25.reshape(n_time, -1)  # time-major; the chunks of remove_met_block take pixel columns
     valid = np.isfinite(series)
-    analysed = valid.any(axis=1)
-    partial_gaps = analysed & ~valid.all(axis=1)
+    analysed = valid.any(axis=0)
+    partial_gaps = analysed & ~valid.all(axis=0)
+    del valid
     if partial_gaps.any():
         row, col = np.unravel_index(int(np.flatnonzero(partial_gaps)[0]), (ny, nx))
         raise StoreError(
             f"{pm25_source}: variable {pm25_var!r} has {int(partial_gaps.sum())} pixel series with missing days in "
             f"tile {tile.name} (first: lat {grid.lat[tile.rows][row]:.3f}, lon {grid.lon[tile.cols][col]:.3f}); "
             f"stage 2 needs complete series: enable prep (prep.enabled: true), which fills every gap")
-    pm25_bl = np.full_like(series, np.nan)
-    if analysed.any():
-        pm25_bl[analysed] = stl_baseline(series[analysed], **settings)  # eq. 2
 
     # the met window around the tile (+1 cell) and bilinear weights to the tile's cell centres
     lat, lon = grid.lat[tile.rows], grid.lon[tile.cols]
@@ -104,21 +102,21 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
     c1 = min(int(np.searchsorted(met_lon, lon.max(), side="left")) + 2, len(met_lon))
     index, weight = bilinear_weights(met_lat[r0:r1], met_lon[c0:c1], lat, lon)
     group = zarr.open_group(out, mode="r")
-    regressors = np.empty((ny * nx, len(variables), n_time))
-    for k, var in enumerate(variables):
-        window = np.asarray(read_region(group[f"met_bl_{var}"], (slice(None), slice(r0, r1), slice(c0, c1)),
-                                        store=out, name=f"met_bl_{var}", where=f"around tile {tile.name}"),
-                            dtype=np.float64)
-        regressors[:, k, :] = apply_bilinear(window, index, weight).T
-    pm25_bl_tem, fit = remove_met(pm25_bl, regressors, keep_level=keep_level)  # eqs. 3 and 4
+    met_rows = []
+    for var in variables:
+        window = read_region(group[f"met_bl_{var}"], (slice(None), slice(r0, r1), slice(c0, c1)), store=out,
+                             name=f"met_bl_{var}", where=f"around tile {tile.name}")
+        met_rows.append(window.reshape(n_time, -1).T)  # one met cell's series per row
+    # eqs. 2-4 in chunks of pixels, regressors interpolated per chunk (ihs_hpc.ops.met_removal)
+    result = remove_met_block(series, met_rows, index, weight, keep_level=keep_level, **settings)
 
     def cube(a):
-        return a.T.reshape(n_time, ny, nx).astype(np.float32)
+        return a.reshape(n_time, ny, nx)
 
-    blocks = {"pm25_bl": cube(pm25_bl), "pm25_bl_mlr": cube(fit.fitted), "pm25_bl_tem": cube(pm25_bl_tem),
-              "r2": fit.r2.reshape(ny, nx).astype(np.float32)}
-    for k in range(fit.coef.shape[-1]):
-        blocks[f"coef_a{k}"] = fit.coef[:, k].reshape(ny, nx).astype(np.float32)
+    blocks = {"pm25_bl": cube(result.pm25_bl), "pm25_bl_mlr": cube(result.pm25_bl_mlr),
+              "pm25_bl_tem": cube(result.pm25_bl_tem), "r2": result.r2.reshape(ny, nx)}
+    for k in range(result.coef.shape[-1]):
+        blocks[f"coef_a{k}"] = result.coef[:, k].reshape(ny, nx)
     write_tile(out, tile, blocks)
 
 

@@ -14,6 +14,7 @@ includes a pixel downhill of a source, whether or not it operated that year.
 from __future__ import annotations
 
 import shutil
+from functools import partial
 
 import numpy as np
 
@@ -24,6 +25,13 @@ from ..io.cube import create_store, cube_spec, mark_complete, open_store, publis
 from .daily import FILLS_DIR, block_days, krige_cube, merge_cube
 
 UNITS = "ug m-3"
+
+
+def ihs_part(tile, bl_oem, *, stage2, holes) -> dict:
+    """``pm25_ihs = pm25_bl_tem - pm25_bl_oem`` inside the IHS areas of one tile (eq. 10), NaN outside."""
+    bl_tem = read_tile(stage2, tile, ["pm25_bl_tem"])["pm25_bl_tem"]
+    inside = holes[tile.rows, tile.cols][None]
+    return {"pm25_ihs": np.where(inside, bl_tem - bl_oem, np.nan).astype(np.float32)}
 
 
 def run_stage3(config: RunConfig, client, echo) -> dict:
@@ -64,13 +72,8 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
                               variogram=config["stage3.variogram"], variogram_cells=config["stage3.variogram_cells"],
                               desc="stage3 kriging days")
 
-    def ihs_part(tile, bl_oem):
-        bl_tem = read_tile(stage2, tile, ["pm25_bl_tem"])["pm25_bl_tem"]
-        inside = holes[tile.rows, tile.cols][None]
-        return {"pm25_ihs": np.where(inside, bl_tem - bl_oem, np.nan).astype(np.float32)}
-
-    merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes, extra=ihs_part,
-               desc="stage3 merge")
+    merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes,
+               extra=partial(ihs_part, stage2=stage2, holes=holes), desc="stage3 merge", client=client)
     n_fallback = sum(1 for i in infos if i.get("fallback"))
     shutil.rmtree(out / FILLS_DIR, ignore_errors=True)  # merged: the per-block fills are no longer needed
     mark_complete(out, fallback_days=n_fallback)

@@ -1,0 +1,118 @@
+"""Stage 2's computation for a block of pixels: baseline, regression on meteorology, met-removed baseline.
+
+Seed 000 §2.3.3 (DOI 10.3390/atmos15010131), for every pixel series of a tile:
+
+* eq. 2: ``pm25_bl = T + S``, the non-robust STL baseline (:func:`ihs_hpc.ops.stl.stl_baseline`);
+* eq. 3: ``pm25_bl_mlr = a0 + sum_i a_i met_bl_i``, the per-pixel regression on the meteorological
+  baselines interpolated bilinearly to the pixel (:func:`ihs_hpc.ops.mlr.mlr`);
+* eq. 4: ``pm25_bl_tem = pm25_bl - pm25_bl_mlr`` (:func:`ihs_hpc.ops.mlr.remove_met`).
+
+:func:`remove_met_block` runs these in chunks of pixels with the regressors built per chunk straight
+from the coarse baselines (:func:`ihs_hpc.ops.interp.apply_bilinear_rows`), so a 64 × 64 tile of ten
+years never holds its ``(pixels, 6, days)`` float64 regressors (700 MB) at once: the working set is a
+few tens of MB, reused chunk after chunk, instead of gigabytes allocated and page-faulted per tile.
+The results are those of the whole-tile computation (each pixel's numbers do not depend on the chunk).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .interp import apply_bilinear_rows
+from .mlr import remove_met
+from .stl import stl_baseline
+
+__all__ = ["MetRemovalBlock", "remove_met_block", "DEFAULT_CHUNK"]
+
+#: pixels per chunk: 256 × 6 × 3652 float64 regressors = 45 MB
+DEFAULT_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class MetRemovalBlock:
+    """Stage-2 outputs of a block of pixels, time-major ``(time, pixels)`` float32 cubes and maps.
+
+    Attributes
+    ----------
+    pm25_bl, pm25_bl_mlr, pm25_bl_tem : ndarray, shape (time, pixels), float32
+        Eqs. 2, 3 and 4 (``pm25_bl_tem`` with the level kept when ``keep_level``); NaN for pixels not
+        analysed (no value on any day).
+    coef : ndarray, shape (pixels, k + 1), float32
+        ``a0`` then ``a1 .. ak`` (eq. 3).
+    r2 : ndarray, shape (pixels,), float32
+        Coefficient of determination of the regression.
+    """
+
+    pm25_bl: np.ndarray
+    pm25_bl_mlr: np.ndarray
+    pm25_bl_tem: np.ndarray
+    coef: np.ndarray
+    r2: np.ndarray
+
+
+def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np.ndarray, *, keep_level: bool = True,
+                     chunk: int | None = None, **stl_settings) -> MetRemovalBlock:
+    """Eqs. 2–4 for every pixel of a block, in chunks of pixels.
+
+    Parameters
+    ----------
+    series : ndarray, shape (time, pixels)
+        PM2.5 of the block, time-major (a tile read from a store, reshaped ``(time, ny * nx)``).
+        A pixel is analysed when it has a value on some day; analysed pixels must be complete.
+    met_rows : sequence of ndarray, each shape (n_src, time)
+        The meteorological baselines, one array per regressor, one source cell per row.
+    index, weight : ndarray, shape (pixels, 4)
+        Bilinear corners of every pixel in the rows of ``met_rows``
+        (:func:`ihs_hpc.ops.interp.bilinear_weights`).
+    keep_level : bool
+        As :func:`ihs_hpc.ops.mlr.remove_met`.
+    chunk : int, optional
+        Pixels per chunk (default :data:`DEFAULT_CHUNK`).
+    **stl_settings
+        :func:`ihs_hpc.ops.stl.stl_baseline` keywords (``period`` required).
+
+    Returns
+    -------
+    MetRemovalBlock
+    """
+    from ..kernels.layout import gather_series, scatter_series
+
+    series = np.asarray(series)
+    if series.ndim != 2:
+        raise ValueError(f"series must be (time, pixels), got shape {series.shape}")
+    n_time, n_pixels = series.shape
+    k = len(met_rows)
+    if index.shape != (n_pixels, 4) or weight.shape != (n_pixels, 4):
+        raise ValueError(f"index and weight must be ({n_pixels}, 4), got {index.shape} and {weight.shape}")
+    rows = np.ascontiguousarray(np.stack([np.asarray(r) for r in met_rows]), dtype=np.float64)
+    if rows.ndim != 3 or rows.shape[2] != n_time:
+        raise ValueError(f"met_rows must each be (cells, {n_time}), got shapes {[np.shape(r) for r in met_rows]}")
+    chunk = int(chunk or DEFAULT_CHUNK)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+
+    def cube():
+        return np.full((n_time, n_pixels), np.nan, dtype=np.float32)
+
+    out_bl, out_fit, out_tem = cube(), cube(), cube()
+    coef = np.full((n_pixels, k + 1), np.nan, dtype=np.float32)
+    r2 = np.full(n_pixels, np.nan, dtype=np.float32)
+    analysed = np.flatnonzero(np.isfinite(series).any(axis=0))
+    width = min(chunk, analysed.size)
+    y_buffer = np.empty((width, n_time))
+    x_buffer = np.empty((width, k, n_time))
+    for start in range(0, analysed.size, chunk):
+        columns = analysed[start:start + chunk]
+        y = y_buffer[:columns.size]
+        gather_series(series, columns, y)  # the chunk's series, one per row, float64
+        baseline = stl_baseline(y, **stl_settings)  # eq. 2
+        X = x_buffer[:columns.size]
+        apply_bilinear_rows(rows, index[columns], weight[columns], out=X)  # regressors of eq. 3
+        tem, fit = remove_met(baseline, X, keep_level=keep_level)  # eqs. 3 and 4
+        scatter_series(baseline, columns, out_bl)
+        scatter_series(fit.fitted, columns, out_fit)
+        scatter_series(tem, columns, out_tem)
+        coef[columns] = fit.coef
+        r2[columns] = fit.r2
+    return MetRemovalBlock(pm25_bl=out_bl, pm25_bl_mlr=out_fit, pm25_bl_tem=out_tem, coef=coef, r2=r2)
