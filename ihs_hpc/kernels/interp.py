@@ -32,6 +32,13 @@ def weighted_rows(src, index, weight, out):
     for p in range(n_dst):
         for v in range(n_var):
             row = out[p, v]
+            if n_corners == 4:  # bilinear: one pass, the four terms added left to right from zero
+                w0, w1, w2, w3 = weight[p, 0], weight[p, 1], weight[p, 2], weight[p, 3]
+                s0, s1 = src[v, index[p, 0]], src[v, index[p, 1]]
+                s2, s3 = src[v, index[p, 2]], src[v, index[p, 3]]
+                for t in range(n_time):
+                    row[t] = (((0.0 + w0 * s0[t]) + w1 * s1[t]) + w2 * s2[t]) + w3 * s3[t]
+                continue
             for t in range(n_time):
                 row[t] = 0.0
             for k in range(n_corners):

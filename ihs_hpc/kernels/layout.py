@@ -58,3 +58,19 @@ def scatter_series(series, columns, cube):
             for t in range(t0, t1):
                 for p in range(p0, p1):
                     cube[t, columns[p]] = series[p, t]
+
+
+@numba.njit(cache=True)
+def scatter_series3(a, b, c, columns, out_a, out_b, out_c):
+    """:func:`scatter_series` of three same-shaped arrays at once (one walk over the blocks)."""
+    n, n_time = a.shape
+    for t0 in range(0, n_time, BLOCK):
+        t1 = min(t0 + BLOCK, n_time)
+        for p0 in range(0, n, BLOCK):
+            p1 = min(p0 + BLOCK, n)
+            for t in range(t0, t1):
+                for p in range(p0, p1):
+                    col = columns[p]
+                    out_a[t, col] = a[p, t]
+                    out_b[t, col] = b[p, t]
+                    out_c[t, col] = c[p, t]
