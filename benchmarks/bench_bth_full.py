@@ -41,6 +41,8 @@ import harness  # noqa: E402
 
 STAGES = [("ingest", "input"), ("prep", "prep"), ("stage1", "stage1"), ("stage2", "stage2"),
           ("stage3", "stage3"), ("stats", "stats"), ("report", "report")]
+OUTPUTS = {"input": "cubes.zarr", "prep": "prep.zarr", "stage1": "stage1.zarr", "stage2": "stage2.zarr",
+           "stage3": "stage3.zarr", "stats": "stats", "report": "report"}
 MARKDOWN = Path(__file__).resolve().parent / "BTH_FULL.md"
 
 
@@ -180,6 +182,9 @@ def main(argv=None) -> int:
             print(f"ihs {command} failed (exit {result['exit_code']}); see {log}", flush=True)
             break
     stages = doc["stages"].values()
+    doc["outputs_gb"] = {name: round(sum(f.stat().st_size for f in (run_dir / out).rglob("*") if f.is_file()) / 1e9, 3)
+                         for name, out in OUTPUTS.items() if (run_dir / out).exists()}
+    doc["grid"] = {"pixels": 660 * 630, "days": 3653}
     doc["load_after"] = [round(v, 2) for v in os.getloadavg()]
     user, sys_ = sum(r["cpu_user_s"] for r in stages), sum(r["cpu_sys_s"] for r in stages)
     doc["total"] = {"wall_s": sum(r["wall_s"] for r in stages),

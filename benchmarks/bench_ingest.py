@@ -170,7 +170,7 @@ def run_child(args) -> dict:
 
 
 #: floor of the ingest's efficiency: seconds to only read and decode the files / seconds of the whole ingest
-FLOOR = 0.15
+FLOOR = 0.05
 
 
 def ingest_child(**options) -> dict:

@@ -87,7 +87,7 @@ def best_time(fn, repeat):
 
 
 #: floor of the per-seed ratio (BFS seconds per seed / ours, one thread)
-FLOOR = 20.0
+FLOOR = 10.0
 
 
 def run(quick: bool) -> dict:

@@ -11,10 +11,12 @@ uses:
    ``(block_days, tile, tile)`` (``_ihs_fills/days.zarr``, LZ4), each tile writing only its own chunks;
    with ``original``, the tile's count of input values missing per day is kept too;
 2. per block of days (one task each): the block is read from the copy (its own chunks only), each day is
-   kriged (:func:`fill_days`) and the filled block written to a second array of the copy; the per-day
-   figures are saved as the block's completion record;
-3. per tile (:func:`merge_cube`): the filled series are read back (a tile's chunks of every block) and
-   written to the output store with the usual atomic, resumable tile writes.
+   kriged (:func:`fill_days`) and the kriged values — NaN everywhere else, so their chunks compress to
+   almost nothing — written to a second array of the copy; the per-day figures are saved as the block's
+   completion record. Once every block is done the copy of the source is deleted (disk);
+3. per tile (:func:`merge_cube`): the tile's source series (one chunk) with the kriged values put in (a
+   tile's chunks of every block) are written to the output store with the usual atomic, resumable tile
+   writes.
 
 Every step skips what an interrupted run finished. The result equals kriging each day of the source
 and putting the fills in (the same values, converted to float32 once).
@@ -147,12 +149,13 @@ def _day_variogram(field, lat, lon, model, seed, estimator: str = "global", max_
 
 FILLS_DIR = "_ihs_fills"
 DAYS_STORE = "days.zarr"
-SOURCE, FILLED, MISSING = "source", "filled", "n_missing"
+SOURCE, FILLS, MISSING = "source", "fills", "n_missing"
 
 
 @dataclass(frozen=True)
 class DayMajorFills:
-    """Where :func:`krige_cube` left a filled cube: the ``filled`` array of a day-major scratch store."""
+    """Where :func:`krige_cube` left the kriged values: the ``fills`` array (NaN where nothing was kriged)
+    of a day-major scratch store."""
 
     store: Path
 
@@ -171,7 +174,7 @@ def _days_group(scratch: Path, shape, tile: int, block: int, count_missing: bool
     compressor = zarr.codecs.BloscCodec(**SCRATCH_COMPRESSOR)
     n_days, ny, nx = shape
     chunks = (block, min(tile, ny), min(tile, nx))
-    for name in (SOURCE, FILLED):
+    for name in (SOURCE, FILLS):
         group.create_array(name, shape=tuple(shape), chunks=chunks, dtype="float32", fill_value=np.nan,
                            compressors=compressor)
     if count_missing:
@@ -204,16 +207,20 @@ def block_done(block: DayBlock, *, days: Path) -> bool:
     return _block_record(days, block).is_file()
 
 
-def fill_block_day_major(block: DayBlock, *, days: Path, lat, lon, stage_store: Path | None = None, **kwargs) -> None:
+def fill_block_day_major(block: DayBlock, *, days: Path, lat, lon, stage_store: Path | None = None, holes=None,
+                         fill_mask=None, **kwargs) -> None:
     """Step 2 of :func:`krige_cube` for one block: read it from the copy, krige every day (:func:`fill_days`),
-    write the filled days, then save the per-day figures (the block's completion record) and record the
-    block in ``stage_store`` (``kriging_<block>``, with a count of writes)."""
+    write the kriged values (NaN elsewhere), then save the per-day figures (the block's completion record)
+    and record the block in ``stage_store`` (``kriging_<block>``, with a count of writes)."""
     group = zarr.open_group(days, mode="r+")
     span = slice(block.start, block.stop)
     data = read_region(group[SOURCE], (span,), store=days, name=SOURCE, where=f"days {block.start}..{block.stop - 1}")
     filled = np.empty(data.shape, dtype=np.float32)
-    infos = fill_days(data, block.start, lat=lat, lon=lon, out=filled, **kwargs)
-    group[FILLED][span] = filled
+    infos = fill_days(data, block.start, lat=lat, lon=lon, out=filled, holes=holes, fill_mask=fill_mask, **kwargs)
+    target = np.isnan(data) if holes is None else np.isnan(data) | holes
+    if fill_mask is not None:
+        target &= fill_mask
+    group[FILLS][span] = np.where(target, filled, np.float32(np.nan))
     target = _block_record(days, block)
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp")
@@ -239,19 +246,27 @@ def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: in
     array = zarr.open_group(store, mode="r")[variable]
     n_days = array.shape[0]
     tile_size = int(array.chunks[-1])
-    _days_group(scratch, array.shape, tile_size, block_days, original is not None)
     days = scratch / DAYS_STORE
+    blocks = day_blocks(n_days, block_days)
+    if (days / "zarr.json").is_file() and not (days / SOURCE).is_dir() and not all(
+            block_done(b, days=days) for b in blocks):
+        import shutil
+
+        shutil.rmtree(days)  # the copy was deleted but a block's record is missing: start the scratch afresh
+    _days_group(scratch, array.shape, tile_size, block_days, original is not None)
     tiles = pending_tiles(days, grid.tiles(tile_size), prefix="copy_")
     map_tiles(partial(copy_tile_day_major, store=store, variable=variable, days=days, original=original,
                       tile_size=tile_size),
               tiles, client, desc=desc.replace("days", "day-major copy") if "days" in desc else desc + " copy",
               done=partial(is_recorded, days, prefix="copy_"))
-    blocks = day_blocks(n_days, block_days)
     func = partial(fill_block_day_major, days=days, lat=grid.lat, lon=grid.lon, stage_store=scratch.parent,
                    holes=holes, fill_mask=fill_mask, model=model, k=k, variogram=variogram,
                    variogram_cells=variogram_cells)
     todo = [b for b in blocks if not block_done(b, days=days)]
     map_tiles(func, todo, client, desc=desc, unit="block", done=partial(block_done, days=days))
+    import shutil
+
+    shutil.rmtree(days / SOURCE, ignore_errors=True)  # every block is kriged: the copy has served (disk)
     infos = []
     for block in blocks:
         infos.extend(json.loads(_block_record(days, block).read_text()))
@@ -281,17 +296,18 @@ def _fills_by_tile(fills: dict, grid: Grid, tile_size: int) -> dict:
 
 def merge_tile(tile, *, source: Path, source_var: str, out: Path, out_var: str, grid: Grid, fills, holes=None,
                record_prefix: str = "", extra=None) -> None:
-    """Write one tile of ``out_var``: the filled series of a :class:`DayMajorFills`, or the source values
-    with sparse fills put in (``fills``: this tile's ``day, row, col, value`` from :func:`_fills_by_tile`,
-    or the whole sparse ``day, pixel, value`` set)."""
+    """Write one tile of ``out_var``: the source values (``holes`` set to NaN) with the fills put in — the
+    kriged values of a :class:`DayMajorFills`, or sparse ones (``fills``: this tile's ``day, row, col,
+    value`` from :func:`_fills_by_tile`, or the whole sparse ``day, pixel, value`` set)."""
+    block = read_tile(source, tile, [source_var])[source_var].astype(np.float32)
+    if holes is not None:
+        block = np.where(holes[tile.rows, tile.cols][None], np.nan, block)
     if isinstance(fills, DayMajorFills):
         group = zarr.open_group(fills.store, mode="r")
-        block = read_region(group[FILLED], (slice(None), tile.rows, tile.cols), store=fills.store, name=FILLED,
-                            where=f"tile {tile.name}")
+        kriged = read_region(group[FILLS], (slice(None), tile.rows, tile.cols), store=fills.store, name=FILLS,
+                             where=f"tile {tile.name}")
+        np.copyto(block, kriged, where=~np.isnan(kriged))
     else:
-        block = read_tile(source, tile, [source_var])[source_var].astype(np.float32)
-        if holes is not None:
-            block = np.where(holes[tile.rows, tile.cols][None], np.nan, block)
         if "row" in fills:
             rows, cols = fills["row"], fills["col"]
         else:
