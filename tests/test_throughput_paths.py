@@ -251,3 +251,24 @@ def test_operator_backend_auto_does_not_import_torch_without_a_gpu():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_chunk_cache_reads_what_zarr_reads_and_notices_a_rewritten_chunk(tmp_path):
+    import zarr
+
+    from ihs_hpc.io import chunk_cache
+
+    chunk_cache.clear()
+    path = tmp_path / "m.zarr"
+    data = np.random.default_rng(0).normal(size=(9, 20, 13)).astype(np.float32)
+    array = zarr.open_group(path, mode="w", zarr_format=3).create_array("v", shape=data.shape, chunks=(9, 8, 8),
+                                                                      dtype="float32")
+    array[...] = data
+    for index in [(slice(None), slice(3, 17), slice(5, 13)), (slice(None), slice(0, 8), slice(0, 8)),
+                  (slice(2, 4), slice(7, 9), slice(12, 13))]:
+        np.testing.assert_array_equal(chunk_cache.read_region_cached(path, "v", index), data[index])
+    assert len(chunk_cache._chunks) == 6  # every chunk decoded once, kept
+    array[:, 0:8, 0:8] = -data[:, 0:8, 0:8]  # a rewritten chunk (new file) is read afresh
+    np.testing.assert_array_equal(chunk_cache.read_region_cached(path, "v", (slice(None), slice(0, 4), slice(0, 4))),
+                                  -data[:, 0:4, 0:4])
+    chunk_cache.clear()

@@ -111,3 +111,22 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
         coef[columns] = fit.coef
         r2[columns] = fit.r2
     return MetRemovalBlock(pm25_bl=out_bl, pm25_bl_mlr=out_fit, pm25_bl_tem=out_tem, coef=coef, r2=r2)
+
+
+def warm(n_time: int, stl_settings: dict, k: int) -> None:
+    """Load what :func:`remove_met_block` needs in this process: the STL operator for ``n_time`` days (from
+    the disk cache) and the compiled kernels of the rest (a call on a few tiny series)."""
+    from ..kernels.layout import gather_series, scatter_series3
+    from .stl_operator import get_stl_operator
+
+    if not stl_settings.get("robust"):
+        get_stl_operator(n_time, **stl_settings).factors("baseline")
+    t = np.arange(16.0)
+    y = np.stack([np.sin(t), np.cos(t)]) + t
+    rows = np.stack([np.stack([t * (j + 1), t ** 2 / (j + 1), np.sqrt(t + j), np.cos(t * j)]) for j in range(k)])
+    index = np.tile(np.arange(4, dtype=np.int64), (2, 1))
+    remove_met_bilinear(y, rows, index, np.full((2, 4), 0.25), keep_level=True)
+    cube = np.zeros((16, 2), dtype=np.float32)
+    columns = np.arange(2, dtype=np.int64)
+    gather_series(cube, columns, y)
+    scatter_series3(y, y, y, columns, cube, cube, cube)

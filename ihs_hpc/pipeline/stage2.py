@@ -23,12 +23,13 @@ from ..grid import Grid
 from ..errors import StoreError
 from ..io.cube import (VarSpec, create_store, cube_spec, is_recorded, map_spec, mark_complete, met_spec, open_store, pending_tiles,
                        publish, read_region, read_tile, write_tile)
+from ..io.chunk_cache import read_region_cached
 from ..ops.interp import bilinear_weights
-from ..ops.met_removal import remove_met_block
+from ..ops.met_removal import remove_met_block, warm
 from ..ops.stl import stl_baseline
-from ..ops.stl_operator import get_stl_operator
+from ..ops.stl_operator import ensure_stl_operator
 from ..ops.timefill import fill_time_gaps
-from .executor import map_tiles
+from .executor import map_tiles, warm_workers
 from .inputs import input_store, pm25_store
 
 PM25_UNITS = "ug m-3"
@@ -101,11 +102,10 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
     c0 = max(int(np.searchsorted(met_lon, lon.min(), side="right")) - 2, 0)
     c1 = min(int(np.searchsorted(met_lon, lon.max(), side="left")) + 2, len(met_lon))
     index, weight = bilinear_weights(met_lat[r0:r1], met_lon[c0:c1], lat, lon)
-    group = zarr.open_group(out, mode="r")
     met_rows = []
     for var in variables:
-        window = read_region(group[f"met_bl_{var}"], (slice(None), slice(r0, r1), slice(c0, c1)), store=out,
-                             name=f"met_bl_{var}", where=f"around tile {tile.name}")
+        # decoded met chunks are kept in this process: neighbouring tiles read the same ones (io.chunk_cache)
+        window = read_region_cached(out, f"met_bl_{var}", (slice(None), slice(r0, r1), slice(c0, c1)))
         met_rows.append(window.reshape(n_time, -1).T)  # one met cell's series per row
     # eqs. 2-4 in chunks of pixels, regressors interpolated per chunk (ihs_hpc.ops.met_removal)
     result = remove_met_block(series, met_rows, index, weight, keep_level=keep_level, **settings)
@@ -163,9 +163,11 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
                         "keep_level": bool(config["stage2.keep_level"]),
                         "source": str(cubes), "pm25_source": str(pm25_source), **stamp(config, "stage2")})
     n_time = source.sizes["time"]
-    # build (or load) the STL operator once here so workers find it cached on disk
+    # build the STL operator once here (unless cached on disk) so workers find it there; and let every worker
+    # load it, and its kernels, while the met baselines run on one of them (ihs_hpc.ops.met_removal.warm)
     if not settings.get("robust"):
-        get_stl_operator(n_time, **settings)
+        ensure_stl_operator(n_time, **settings)
+    warming = warm_workers(client, partial(warm, n_time, settings, len(variables)))
 
     met_tiles = pending_tiles(out, met_grid.tiles(tile_size), prefix="met_")
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
@@ -175,6 +177,7 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
                               met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid,
                               keep_level=bool(config["stage2.keep_level"])),
                       tiles, client, desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
+    del warming
     group = zarr.open_group(out, mode="r")
     met_filled = {var: int(group[f"met_filled_{var}"][:].sum()) for var in variables}
     mark_complete(out, ihs_fills=json.dumps({"met_time_filled_values": met_filled}))
