@@ -171,6 +171,7 @@ def warm(n_time: int, stl_settings: dict, k: int) -> None:
     """Load what :func:`remove_met_block` needs in this process: the STL operator for ``n_time`` days (from
     the disk cache) and the compiled kernels of the rest (a call on a few tiny series)."""
     from ..kernels.layout import gather_series, scatter_series3
+    from .interp import apply_bilinear_rows
     from .stl_operator import get_stl_operator
 
     if not stl_settings.get("robust"):
@@ -180,6 +181,7 @@ def warm(n_time: int, stl_settings: dict, k: int) -> None:
     rows = np.stack([np.stack([t * (j + 1), t ** 2 / (j + 1), np.sqrt(t + j), np.cos(t * j)]) for j in range(k)])
     index = np.tile(np.arange(4, dtype=np.int64), (2, 1))
     remove_met_bilinear(y, rows, index, np.full((2, 4), 0.25), keep_level=True)
+    apply_bilinear_rows(rows, index, np.full((2, 4), 0.25))  # met_fit: background's pass over IHS areas
     cube = np.zeros((16, 2), dtype=np.float32)
     columns = np.arange(2, dtype=np.int64)
     gather_series(cube, columns, y)
