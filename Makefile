@@ -14,7 +14,7 @@ HPC_STAMP := $(VENV)/.ihs-hpc-installed
 # library code finds it only through this variable (ihs_hpc/shared_data.py)
 export IHS_SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: demo test bench install install-hpc system-deps clean-demo horovod
+.PHONY: demo test bench bench-quick install install-hpc system-deps clean-demo horovod
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,14 @@ test: system-deps $(HPC_STAMP) horovod
 	sh scripts/install-chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# every benchmark against its reference in the same run: one table, JSON with machine info in
+# benchmarks/results/bench.json; exits 1 when a ratio is below its floor (benchmarks/harness.py)
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/run.py
+
+# the small variant (a few minutes on 2 cores); CI runs it through tests/test_benchmarks.py
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run.py --quick
 
 clean-demo:
 	rm -rf examples/demo

@@ -12,11 +12,12 @@ child process and reports, for that process only:
   copies; pass 2 holds one tile with all days ``n_days × tile² × 4 B``. Neither grows with the number
   of days beyond that one-tile term, so the peak is independent of the length of the record.
 
+Reference, same run: a fresh process that only opens each file and decodes its PM2.5 (the ratio is that
+time over the ingest's: the share of the ingest spent reading).
+
 Usage::
 
-    python benchmarks/bench_ingest.py                       # 365 days, batch from the 1 GiB budget
-    python benchmarks/bench_ingest.py --days 730 --batch-days 64 --workers 2
-    python benchmarks/bench_ingest.py --dir /scratch/bench --keep   # reuse the generated files
+    python benchmarks/bench_ingest.py [--quick]            # 365 days (quick: 20), through benchmarks/harness.py
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 BTH = (36.0, 42.6, 113.5, 119.8, 0.01)
 
@@ -165,56 +169,64 @@ def run_child(args) -> dict:
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--tile-size", type=int, default=64)
-    parser.add_argument("--batch-days", type=int, default=None, help="default: from --memory-mb (capped at 128)")
-    parser.add_argument("--memory-mb", type=float, default=None, help="rechunk buffer budget (default 1024)")
-    parser.add_argument("--workers", type=int, default=1, help="processes reading files in pass 1")
-    parser.add_argument("--dir", default=None, help="working directory (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated files and store")
-    parser.add_argument("--tracemalloc", action="store_true", help="also trace Python/numpy allocations (slower)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(run_child(args)))
-        return 0
+#: floor of the ingest's efficiency: seconds to only read and decode the files / seconds of the whole ingest
+FLOOR = 0.05
+
+
+def ingest_child(**options) -> dict:
+    """Runs in a fresh process: :func:`run_child` with keyword options."""
+    return run_child(argparse.Namespace(**options))
+
+
+def read_only_child(data: str, days: int) -> dict:
+    """Runs in a fresh process: open each file and decode its PM2.5 field, nothing else (the reference)."""
+    import netCDF4
+
+    files = sorted(Path(data).glob("CHAP_*.nc"))[:days]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    total = 0.0
+    for path in files:
+        with netCDF4.Dataset(path) as ds:
+            total += float(np.asarray(ds["PM2.5"][:]).ravel()[0])
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0, "files": len(files)}
+
+
+def _child(kind: str, args: dict) -> dict:
+    code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_ingest as b; "
+            f"print(json.dumps(b.{kind}(**json.loads(sys.argv[1]))))")
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool, *, workdir: str | None = None, keep: bool = False) -> dict:
     from ihs_hpc.grid import Grid
 
-    work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench_ingest_"))
-    data = work / "chap"
-    print(f"generating {args.days} CHAP-style daily files (660 x 630) in {data} ...", flush=True)
-    gen_s = generate(data, args.days, Grid(*BTH))
-    print(f"  done in {gen_s:.1f} s", flush=True)
-    out = work / "pm25.zarr"
-    cmd = [sys.executable, __file__, "--child", "--days", str(args.days), "--tile-size", str(args.tile_size),
-           "--workers", str(args.workers), "--data", str(data), "--out", str(out)]
-    if args.batch_days:
-        cmd += ["--batch-days", str(args.batch_days)]
-    if args.memory_mb:
-        cmd += ["--memory-mb", str(args.memory_mb)]
-    if args.tracemalloc:
-        cmd.append("--tracemalloc")
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr)
-        return result.returncode
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    width = max(len(k) for k in report)
-    for key, value in report.items():
-        print(f"  {key:<{width}}  {value}")
-    print(f"memory bound: peak RSS - baseline = {report['rss_above_baseline_mb']} MB vs model "
-          f"batch_days*ny*nx*4 = {report['model_pass1_buffer_mb']} MB (pass 1) and n_days*tile^2*4 = "
-          f"{report['model_pass2_tile_mb']} MB (pass 2)")
-    if not args.keep and not args.dir:
-        shutil.rmtree(work, ignore_errors=True)
-    elif not args.keep:
-        shutil.rmtree(out, ignore_errors=True)
-    return 0
+    days = 20 if quick else 365
+    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    try:
+        data = work / "chap"
+        gen_s = generate(data, days, Grid(*BTH))
+        ns = argparse.Namespace(days=days, tile_size=64, batch_days=None, memory_mb=None, workers=1,
+                                tracemalloc=False, data=str(data), out=str(work / "pm25.zarr"))
+        report = _child("ingest_child", vars(ns))
+        reference = _child("read_only_child", {"data": str(data), "days": days})
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report["generate_s"] = round(gen_s, 1)
+    report["read_only"] = reference
+    rows = [harness.row("ingest_vs_read", f"PM2.5 ingest of {days} CHAP daily files (660x630) to the Zarr cube, "
+                                          f"vs only reading them", ours=report["wall_s"], reference=reference["wall_s"],
+                        unit="s", floor=FLOOR, reference_name="netCDF4 read+decode of the same files",
+                        cube_mb_per_s=report["throughput_cube_mb_s"], files_mb_per_s=report["throughput_files_mb_s"]),
+            harness.row("ingest_mb_per_s", "ingest throughput, MB/s of float32 cube (no reference)",
+                        ours=report["throughput_cube_mb_s"], unit="MB/s"),
+            harness.row("ingest_peak_rss", "ingest peak RSS above baseline, MB (bound: pass-1 buffer + one tile)",
+                        ours=report["rss_above_baseline_mb"], unit="MB")]
+    return {"rows": rows, "details": report}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main_single(run, "ingest"))

@@ -10,18 +10,17 @@ builds an n × n matrix over all data points, about 21 GB for the full day) for 
 ``--reference-points`` gaps at least 8 pixels inside the window.  The ratio is per filled point;
 PyKrige's constructor time is reported apart.  Agreement on those points is reported too (on a
 regular grid equal-distance ties may pick different neighbours, so a few points can differ).
-Results go to ``benchmarks/results/kriging.json``.
+Results go through :mod:`harness` (``--quick``: a 128 × 128 day, 100 reference points).
 
 Usage::
 
-    python benchmarks/bench_kriging.py [--size 256] [--gap-fraction 0.2] [--reference-points 300]
+    python benchmarks/bench_kriging.py [--quick]
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +29,8 @@ import numpy as np
 
 from ihs_hpc.ops.gapfill import fill_gaps
 
-RESULTS = Path(__file__).resolve().parent / "results" / "kriging.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 
 def synthetic_day(rng, size, gap_fraction):
@@ -57,52 +57,48 @@ def best_time(fn, repeat):
     return min(times)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--gap-fraction", type=float, default=0.2)
-    parser.add_argument("--k", type=int, default=16)
-    parser.add_argument("--window", type=int, default=64)
-    parser.add_argument("--reference-points", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+#: floor of the per-point ratio (PyKrige seconds per point / ours, one thread)
+FLOOR = 10.0
 
+
+def run(quick: bool) -> dict:
+    size, gap_fraction, k, window, reference_points, repeat = (
+        (128, 0.2, 16, 64, 100, 2) if quick else (256, 0.2, 16, 64, 300, 3))
     rng = np.random.default_rng(0)
-    lat, lon, field, gaps = synthetic_day(rng, args.size, args.gap_fraction)
+    lat, lon, field, gaps = synthetic_day(rng, size, gap_fraction)
     n_gaps = int(gaps.sum())
 
     t0 = time.perf_counter()
-    filled, info = fill_gaps(field, lat, lon, k=args.k)
+    filled, info = fill_gaps(field, lat, lon, k=k)
     first_call_s = time.perf_counter() - t0
     params = info["params"]
     threads = numba.get_num_threads()
-    full_s = best_time(lambda: fill_gaps(field, lat, lon, k=args.k), args.repeat)
-    krige_s = best_time(lambda: fill_gaps(field, lat, lon, k=args.k,
-                                          variogram_parameters=params), args.repeat)
+    full_s = best_time(lambda: fill_gaps(field, lat, lon, k=k), repeat)
+    krige_s = best_time(lambda: fill_gaps(field, lat, lon, k=k,
+                                          variogram_parameters=params), repeat)
     numba.set_num_threads(1)
-    full_1_s = best_time(lambda: fill_gaps(field, lat, lon, k=args.k), args.repeat)
-    krige_1_s = best_time(lambda: fill_gaps(field, lat, lon, k=args.k,
-                                            variogram_parameters=params), args.repeat)
+    full_1_s = best_time(lambda: fill_gaps(field, lat, lon, k=k), repeat)
+    krige_1_s = best_time(lambda: fill_gaps(field, lat, lon, k=k,
+                                            variogram_parameters=params), repeat)
     numba.set_num_threads(threads)
 
     from pykrige.ok import OrdinaryKriging
 
-    r0 = c0 = (args.size - args.window) // 2
-    win = (slice(r0, r0 + args.window), slice(c0, c0 + args.window))
+    r0 = c0 = (size - window) // 2
+    win = (slice(r0, r0 + window), slice(c0, c0 + window))
     lon2, lat2 = np.meshgrid(lon, lat)
     w_field, w_gaps = field[win].astype(np.float64), gaps[win]
     inner = np.zeros_like(w_gaps)
     inner[8:-8, 8:-8] = True
     rows, cols = np.nonzero(w_gaps & inner)
-    rows, cols = rows[:args.reference_points], cols[:args.reference_points]
+    rows, cols = rows[:reference_points], cols[:reference_points]
     xq, yq = lon2[win][rows, cols], lat2[win][rows, cols]
     t0 = time.perf_counter()
     ok = OrdinaryKriging(lon2[win][~w_gaps], lat2[win][~w_gaps], w_field[~w_gaps],
                          variogram_model="exponential", variogram_parameters=params)
     ctor_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    z_ref, _ = ok.execute("points", xq, yq, backend="loop", n_closest_points=args.k)
+    z_ref, _ = ok.execute("points", xq, yq, backend="loop", n_closest_points=k)
     ref_s = time.perf_counter() - t0
     ours_vals = filled[win][rows, cols].astype(np.float64)
     rel = np.abs(ours_vals - z_ref) / np.abs(z_ref)
@@ -111,8 +107,8 @@ def main(argv=None):
     ref_pp = ref_s / rows.size
     report = {
         "benchmark": "daily ordinary-kriging gap fill (seed 000, section 2.3.1)",
-        "grid": [args.size, args.size], "gap_fraction": args.gap_fraction, "gaps": n_gaps,
-        "valid": info["n_valid"], "k": args.k, "model": "exponential", "params": params,
+        "grid": [size, size], "gap_fraction": gap_fraction, "gaps": n_gaps,
+        "valid": info["n_valid"], "k": k, "model": "exponential", "params": params,
         "dtype": str(field.dtype),
         "first_call_s_incl_compile_or_cache_load": first_call_s,
         "numba_threads": threads,
@@ -136,10 +132,15 @@ def main(argv=None):
         "machine": platform.machine(), "python": platform.python_version(),
         "numba": numba.__version__, "numpy": np.__version__,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    rows = [harness.row("fill_gaps_1_thread", f"kriging gap fill per point (variogram fit + k={k} OK), "
+                                              f"{size}x{size} day, {gap_fraction:.0%} gaps, 1 thread",
+                        ours=full_1_s / n_gaps, reference=ref_pp, unit="s", floor=FLOOR,
+                        reference_name="PyKrige OrdinaryKriging.execute(points, loop, n_closest_points=k)",
+                        max_rel_diff_vs_reference=float(rel.max())),
+            harness.row("fixed_params_1_thread", "kriging per point with the variogram given, 1 thread",
+                        ours=krige_1_s / n_gaps, reference=ref_pp, unit="s", reference_name="PyKrige, same params")]
+    return {"rows": rows, "details": report}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main_single(run, "kriging"))

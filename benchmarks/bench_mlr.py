@@ -3,14 +3,14 @@
 Default case: 4096 pixels × 3652 days × k = 6 regressors per pixel (float64), the size of one
 64 × 64 tile of ten years of daily data.  The reference (lstsq on ``[1, X]`` per pixel) is timed
 on a subset of pixels and scaled per pixel.  Both run in this process; the ratio is what is
-reported.  Results go to ``benchmarks/results/mlr.json``.
+reported (through :mod:`harness`; ``--quick``: 512 pixels).
 
 The reference runs with single-threaded BLAS (``OPENBLAS_NUM_THREADS=1`` etc., set before numpy
 is imported): for one small (3652 × 7) problem at a time threaded BLAS only adds overhead, and on a
 busy machine its spinning threads can make it slower by an order of magnitude.  Ours is timed with
 one numba thread and with all of them, so both the per-core and the whole-machine ratio are shown.
 
-Run: ``python benchmarks/bench_mlr.py [--pixels 4096] [--days 3652] [--k 6] [--ref-pixels 128]``.
+Run: ``python benchmarks/bench_mlr.py [--quick]`` (or ``benchmarks/run.py``, ``make bench``).
 """
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -30,7 +28,8 @@ import numpy as np  # noqa: E402
 
 from ihs_hpc.ops.mlr import mlr  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "mlr.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 
 def lstsq_loop(y, X):
@@ -77,18 +76,13 @@ def run_case(y, X, ref_pixels, repeat):
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pixels", type=int, default=4096)
-    parser.add_argument("--days", type=int, default=3652)
-    parser.add_argument("--k", type=int, default=6)
-    parser.add_argument("--ref-pixels", type=int, default=128)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+#: floor of the per-core ratio (lstsq seconds / ours, one thread each)
+FLOOR = 3.0
 
+
+def run(quick: bool) -> dict:
+    P, n, k, ref_pixels, repeat = (512, 3652, 6, 32, 3) if quick else (4096, 3652, 6, 128, 3)
     rng = np.random.default_rng(0)
-    n, k, P = args.days, args.k, args.pixels
     scales = 10.0 ** rng.uniform(-2, 2, size=k)
     offsets = scales * rng.uniform(-50, 50, size=k)
     X = rng.normal(size=(P, k, n)) * scales[:, None] + offsets[:, None]
@@ -97,35 +91,21 @@ def main(argv=None):
 
     mlr(y[:2, :50], X[:2, :, :50])  # compile / load the numba cache outside the timings
     mlr(y[:2, :50], X[:2, :, :50].astype(np.float32))
-
     cases = {
-        "per_pixel_X_float64": run_case(y, X, args.ref_pixels, args.repeat),
-        "per_pixel_X_float32": run_case(y, X.astype(np.float32), args.ref_pixels, args.repeat),
-        "shared_X_float64": run_case(y, X[0], args.ref_pixels, args.repeat),
+        "per_pixel_X_float64": run_case(y, X, ref_pixels, repeat),
+        "per_pixel_X_float32": run_case(y, X.astype(np.float32), ref_pixels, repeat),
+        "shared_X_float64": run_case(y, X[0], ref_pixels, repeat),
     }
-    report = {
-        "benchmark": "per-pixel MLR with intercept (seed 000 eq. 3)",
-        "pixels": P, "days": n, "k": k,
-        "reference": "numpy.linalg.lstsq on [1, X] per pixel, single-threaded BLAS "
-                     "(timed on a subset, scaled per pixel)",
-        "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
-        "cases": cases,
-        "numba_threads": numba.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__, "numba": numba.__version__,
-        "machine": platform.machine(), "python": platform.python_version(),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    for name, c in cases.items():
-        print(f"{name:20s} lstsq {c['lstsq_per_pixel_us']:.0f} us/pixel -> {c['lstsq_scaled_s']:.2f} s | "
-              f"ours 1 thread {c['ours_1_thread_s']:.3f} s (x{c['speedup_1_thread']:.1f}), "
-              f"{report['numba_threads']} threads {c['ours_s']:.3f} s "
-              f"({c['ours_per_pixel_us']:.0f} us/pixel, x{c['speedup']:.1f}) | "
-              f"max rel coef diff {c['max_rel_coef_diff_on_subset']:.1e}")
-    print(f"wrote {args.out}")
-    return report
+    rows = [harness.row(name, f"per-pixel MLR (eq. 3), {P} px x {n} days x {k} regressors, 1 thread",
+                        ours=c["ours_1_thread_s"] / P, reference=c["lstsq_per_pixel_us"] * 1e-6, unit="s",
+                        reference_name="numpy.linalg.lstsq per pixel, 1-thread BLAS",
+                        floor=FLOOR if name == "per_pixel_X_float64" else None,
+                        max_rel_coef_diff=c["max_rel_coef_diff_on_subset"])
+            for name, c in cases.items()]
+    return {"rows": rows, "details": {
+        "pixels": P, "days": n, "k": k, "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "numba_threads": numba.get_num_threads(), "cases": cases}}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main_single(run, "mlr"))

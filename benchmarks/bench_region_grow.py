@@ -6,19 +6,18 @@ time of :func:`ihs_hpc.ops.region_grow.region_grow` (best of ``--repeat`` after 
 compiles, with all numba threads and with one), seeds/s and member pixels/s, and the same per
 seed for a plain-Python breadth-first reference (``collections.deque``, ``math`` haversine) run on
 a subset of the seeds in the same process; the ratio is per seed.  The reference's members are
-compared with ours on that subset.  Results go to ``benchmarks/results/region_grow.json``.
+compared with ours on that subset.  Results go through :mod:`harness` (``--quick``: 100 seeds).
 
 Usage::
 
-    python benchmarks/bench_region_grow.py [--seeds 300] [--reference-seeds 30] [--repeat 3]
+    python benchmarks/bench_region_grow.py [--quick]
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import platform
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -28,7 +27,8 @@ import numpy as np
 
 from ihs_hpc.ops.region_grow import EARTH_RADIUS_KM, region_grow
 
-RESULTS = Path(__file__).resolve().parent / "results" / "region_grow.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
 
@@ -86,65 +86,67 @@ def best_time(fn, repeat):
     return min(times)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=300)
-    parser.add_argument("--reference-seeds", type=int, default=30)
-    parser.add_argument("--max-km", type=float, default=10.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+#: floor of the per-seed ratio (BFS seconds per seed / ours, one thread)
+FLOOR = 10.0
 
+
+def run(quick: bool) -> dict:
+    seeds_n, reference_seeds, max_km, repeat = (100, 10, 10.0, 2) if quick else (300, 30, 10.0, 3)
     rng = np.random.default_rng(0)
     dem, lat, lon = synthetic_dem(rng)
     finite = np.argwhere(~np.isnan(dem))
-    seeds = finite[rng.choice(len(finite), size=args.seeds, replace=False)]
+    seeds = finite[rng.choice(len(finite), size=seeds_n, replace=False)]
 
     t0 = time.perf_counter()
-    result = region_grow(dem, lat, lon, seeds, max_km=args.max_km)
+    result = region_grow(dem, lat, lon, seeds, max_km=max_km)
     first_call_s = time.perf_counter() - t0
     threads = numba.get_num_threads()
-    ours_s = best_time(lambda: region_grow(dem, lat, lon, seeds, max_km=args.max_km), args.repeat)
+    ours_s = best_time(lambda: region_grow(dem, lat, lon, seeds, max_km=max_km), repeat)
     numba.set_num_threads(1)
-    ours_1_s = best_time(lambda: region_grow(dem, lat, lon, seeds, max_km=args.max_km), args.repeat)
+    ours_1_s = best_time(lambda: region_grow(dem, lat, lon, seeds, max_km=max_km), repeat)
     numba.set_num_threads(threads)
 
     n_members = int(sum(m.size for m in result.members))
-    sub = np.arange(min(args.reference_seeds, args.seeds))
+    sub = np.arange(min(reference_seeds, seeds_n))
     t0 = time.perf_counter()
-    ref = [reference_grow(dem, lat, lon, tuple(seeds[i]), args.max_km) for i in sub]
+    ref = [reference_grow(dem, lat, lon, tuple(seeds[i]), max_km) for i in sub]
     ref_s = time.perf_counter() - t0
     agree = all(np.array_equal(ref[j], result.members[i]) for j, i in enumerate(sub))
     ref_per_seed = ref_s / sub.size
-    ours_per_seed = ours_s / args.seeds
+    ours_per_seed = ours_s / seeds_n
 
     report = {
         "benchmark": "stage-1 region growing (seed 000, section 2.3.2)",
-        "grid": list(dem.shape), "seeds": args.seeds, "max_km": args.max_km,
+        "grid": list(dem.shape), "seeds": seeds_n, "max_km": max_km,
         "member_pixels_total": n_members,
-        "member_pixels_per_seed_mean": n_members / args.seeds,
+        "member_pixels_per_seed_mean": n_members / seeds_n,
         "member_pixels_per_seed_max": int(max(m.size for m in result.members)),
         "union_pixels": int(np.count_nonzero(result.count)),
         "first_call_s_incl_compile_or_cache_load": first_call_s,
         "numba_threads": threads,
         "ours_s": ours_s, "ours_1_thread_s": ours_1_s,
-        "seeds_per_s": args.seeds / ours_s,
+        "seeds_per_s": seeds_n / ours_s,
         "member_pixels_per_s": n_members / ours_s,
         "grid_pixels_per_s": dem.size / ours_s,
         "reference": "plain-Python BFS (collections.deque, math haversine), same process",
         "reference_seeds": int(sub.size), "reference_s": ref_s,
         "reference_per_seed_ms": 1e3 * ref_per_seed, "ours_per_seed_ms": 1e3 * ours_per_seed,
         "speedup_per_seed": ref_per_seed / ours_per_seed,
-        "speedup_per_seed_1_thread": ref_per_seed / (ours_1_s / args.seeds),
+        "speedup_per_seed_1_thread": ref_per_seed / (ours_1_s / seeds_n),
         "members_equal_reference_on_subset": bool(agree),
         "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
         "machine": platform.machine(), "python": platform.python_version(),
         "numba": numba.__version__, "numpy": np.__version__,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    rows = [harness.row("per_seed_1_thread", f"stage-1 region growing per seed, 660x630 DEM, {seeds_n} seeds, "
+                                             f"{max_km:g} km, 1 thread",
+                        ours=ours_1_s / seeds_n, reference=ref_per_seed, unit="s", floor=FLOOR,
+                        reference_name="plain-Python BFS (deque, math haversine)",
+                        members_equal_reference=bool(agree))]
+    if not agree:
+        raise AssertionError("region growing members differ from the BFS reference")
+    return {"rows": rows, "details": report}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main_single(run, "region_grow"))

@@ -13,18 +13,14 @@
 Times are the median of repeated calls (after a warm-up call that compiles the kernels) in
 wall-clock seconds; CPU seconds (process time) are reported too because the machine may be
 shared.  Results are checked against the reference before timing.  JSON goes to
-``benchmarks/results/stats.json``.
+``benchmarks/results/stats.json`` (through :mod:`harness`).
 
 Usage::
 
-    python benchmarks/bench_stats.py [--quick]
+    python benchmarks/bench_stats.py [--quick]          (or benchmarks/run.py, make bench)
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -34,7 +30,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results" / "stats.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 
 def _time(func, repeat):
@@ -152,34 +149,39 @@ def bench_moran(rng, repeat, big_side, small_side):
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+#: floors of the ratios (reference seconds / ours) checked by the harness
+FLOORS = {"mann_kendall": 10.0, "sens_slope": 3.0, "mann_whitney_u": 1.0, "morans_i": 2.0}
+
+
+def run(quick: bool) -> dict:
     rng = np.random.default_rng(20240601)
-    repeat = 5 if args.quick else 21
-    results = {
-        "machine": {
-            "platform": platform.platform(),
-            "python": sys.version.split()[0],
-            "cpu_count": os.cpu_count(),
-            "numba_threads": numba.get_num_threads(),
-            "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        },
-        "timing": "median of repeated calls after a warm-up call; seconds",
-    }
-    results.update(bench_trend(rng, repeat))
-    results.update(bench_mwu(rng, max(3, repeat // 3), 100_000 if args.quick else 1_000_000))
-    results.update(bench_moran(rng, max(3, repeat // 3), 500 if args.quick else 2000,
-                               60 if args.quick else 150))
-    results["machine"]["load_average_at_end"] = (
-        list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    repeat = 5 if quick else 21
+    details = {"timing": "median of repeated calls after a warm-up call; seconds",
+               "numba_threads": numba.get_num_threads()}
+    details.update(bench_trend(rng, repeat))
+    details.update(bench_mwu(rng, max(3, repeat // 3), 100_000 if quick else 1_000_000))
+    details.update(bench_moran(rng, max(3, repeat // 3), 500 if quick else 2000, 60 if quick else 150))
+
+    def ratio_row(name, key, what, reference_name):
+        e = details[key]
+        return harness.row(name, what, ours=e["ours_s"], reference=e["reference_s"], unit="s",
+                           reference_name=reference_name, floor=FLOORS[name], cpu_ratio=e.get("ratio_cpu"))
+
+    mwu = next(k for k in details if k.startswith("mann_whitney_u"))
+    moran = next(k for k in details if k.startswith("morans_i_vs_esda"))
+    rows = [ratio_row("mann_kendall", "mann_kendall_3652", "Mann-Kendall, one 3652-day series",
+                      "pymannkendall.original_test"),
+            ratio_row("sens_slope", "sens_slope_3652", "Sen's slope (+95 % CI), one 3652-day series",
+                      "pymannkendall.sens_slope"),
+            ratio_row("mann_whitney_u", mwu, f"Mann-Whitney U, {mwu.split('_', 3)[-1]} values",
+                      "scipy.stats.mannwhitneyu(asymptotic)"),
+            ratio_row("morans_i", moran, f"Moran's I (queen), {moran.rsplit('_', 1)[-1]} raster",
+                      "esda.Moran (weights built apart)")]
+    big = next(k for k in details if k.startswith("morans_i_") and "esda" not in k)
+    rows.append(harness.row("morans_i_big", f"Moran's I, {big.rsplit('_', 1)[-1]} raster (no reference)",
+                            ours=details[big]["ours_s"], unit="s"))
+    return {"rows": rows, "details": details}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main_single(run, "stats"))

@@ -1,43 +1,43 @@
-"""STL speed: ihs_hpc vs statsmodels, side by side in one run, ONE thread.
+"""STL speed: ihs_hpc vs statsmodels (and R's ``stl`` when Rscript exists), side by side in one run, ONE thread.
 
 Paper setting (seed 000, sect. 2.3.3): daily series of N = 3652 days (2012-2021), period 365,
 statsmodels' defaults (seasonal=7), float64. statsmodels decomposes one series at a time; ours
-takes a tile of series. Reported: statsmodels seconds per series / ours, for
+takes a tile of series. Ratios are statsmodels seconds per series / ours, for
 
   (a) the non-robust baseline trend + seasonal (eq. 2), operator path (the STL operator is
       built once per (N, settings) and cached on disk; its build time is reported apart),
   (b) the full non-robust decomposition (trend, seasonal, resid), operator path (and, for
       reference, the direct numba kernel),
-  (c) robust STL (robust=True: 15 outer loops), direct numba kernel.
+  (c) robust STL (robust=True: 15 outer loops), direct numba kernel,
+  (d) the baseline on the torch backend, float64 and float32 (error of float32 against float64 and
+      statsmodels reported), on the CPU and, when torch sees one, on the GPU (its name is recorded),
+  (e) R's ``stats::stl`` (Fortran) on the same series when ``Rscript`` is installed (``s.window=7``,
+      the same windows as statsmodels' defaults), timed inside R.
 
 Every timed result is also checked against statsmodels (max |difference| / max |x|).
 
-Usage: python benchmarks/bench_stl.py [--tile 256] [--sm-series 3] [--repeats 3]
-Writes benchmarks/results/stl.json.
+Usage: python benchmarks/bench_stl.py [--quick]
 """
 import os
+import sys
 
 for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
-import statsmodels  # noqa: E402
-from statsmodels.tsa.seasonal import STL  # noqa: E402
 
-from ihs_hpc.ops import stl_operator  # noqa: E402
-from ihs_hpc.ops.stl import stl, stl_baseline  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
+NAME = "stl"
 N, PERIOD = 3652, 365
-TARGETS = {"a": 1000.0, "b": 500.0, "c": 30.0}
+#: floors of the ratios (statsmodels s/series over ours), well under what a shared 2-core machine measures
+FLOORS = {"a": 200.0, "b": 100.0, "c": 5.0}
 
 
 def pm25_like(n_series, seed=0):
@@ -51,22 +51,15 @@ def pm25_like(n_series, seed=0):
     return x + spikes * rng.uniform(50, 250, (n_series, N))
 
 
-def clock(fn, repeats):
-    """Median wall and CPU seconds of ``fn()`` over ``repeats`` runs, and its last result."""
-    walls, cpus, out = [], [], None
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    return statistics.median(walls), statistics.median(cpus), out
-
-
 def statsmodels_per_series(x, robust):
     """Median wall / CPU seconds of statsmodels STL(...).fit() per series, and the results."""
+    import statistics
+
+    from statsmodels.tsa.seasonal import STL
+
     walls, cpus, results = [], [], []
     for series in x:
-        wall, cpu, res = clock(lambda: STL(series, period=PERIOD, robust=robust).fit(), 1)
+        wall, cpu, res = harness.clock(lambda: STL(series, period=PERIOD, robust=robust).fit())
         walls.append(wall)
         cpus.append(cpu)
         results.append(res)
@@ -77,99 +70,137 @@ def max_rel_diff(pairs, scale):
     return float(max(np.abs(a - b).max() for a, b in pairs) / scale)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tile", type=int, default=256, help="series in our tile (default 256)")
-    parser.add_argument("--sm-series", type=int, default=3, help="series timed with statsmodels (3-5)")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of each of our timings (median)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "stl.json")
-    args = parser.parse_args()
-    os.environ.setdefault("IHS_CACHE_DIR", tempfile.mkdtemp(prefix="ihs_bench_cache_"))
+R_SCRIPT = r"""
+x <- as.matrix(read.csv(commandArgs(TRUE)[1], header = FALSE))
+out <- matrix(0, nrow(x), ncol(x))
+t <- system.time(for (i in seq_len(nrow(x))) {
+  d <- stl(ts(x[i, ], frequency = 365), s.window = 7, robust = FALSE)
+  out[i, ] <- d$time.series[, "trend"] + d$time.series[, "seasonal"]
+})
+write.table(out, commandArgs(TRUE)[2], sep = ",", row.names = FALSE, col.names = FALSE)
+cat(t[["elapsed"]], t[["user.self"]] + t[["sys.self"]], "\n")
+"""
 
-    tile = pm25_like(args.tile)
-    sample = tile[:args.sm_series]
+
+def r_stl(x):
+    """R's stl baseline of each series and the seconds per series inside R (None without Rscript)."""
+    rscript = harness.rscript()
+    if rscript is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst, script = Path(tmp) / "x.csv", Path(tmp) / "bl.csv", Path(tmp) / "stl.R"
+        np.savetxt(src, x, delimiter=",")
+        script.write_text(R_SCRIPT)
+        proc = subprocess.run([rscript, str(script), str(src), str(dst)], capture_output=True, text=True, check=True)
+        wall, cpu = (float(v) for v in proc.stdout.split()[:2])
+        return wall / len(x), cpu / len(x), np.loadtxt(dst, delimiter=",", ndmin=2)
+
+
+def torch_rows(tile, reference, scale, repeats):
+    """Rows (d): the operator baseline on torch, float64 and float32, CPU and GPU when present."""
+    try:
+        import torch
+    except ImportError:
+        return [], {"torch": None}
+    from ihs_hpc.ops.stl import stl_baseline
+
+    torch.set_num_threads(1)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    rows, details = [], {"torch": torch.__version__, "gpu": harness.gpu_name(), "runs": []}
+    numpy_wall, numpy_cpu, numpy_bl = harness.clock(lambda: stl_baseline(tile, PERIOD, method="operator",
+                                                                         backend="numpy"), repeats, warmup=True)
+    for device in devices:
+        results = {}
+        for precision in ("float64", "float32"):
+            def call():
+                out = stl_baseline(tile, PERIOD, method="operator", backend="torch", device=device, precision=precision)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                return out
+            wall, cpu, bl = harness.clock(call, repeats, warmup=True)
+            results[precision] = (wall, cpu, bl)
+            err_sm = max_rel_diff([(bl[i], r) for i, r in enumerate(reference)], scale)
+            err_64 = float(np.abs(bl - numpy_bl).max() / scale)
+            label = f"{device}:{harness.gpu_name()}" if device == "cuda" else "cpu, 1 thread"
+            rows.append(harness.row(
+                f"d-torch-{device}-{precision}", f"baseline on torch {label}, {precision} (vs numpy float64 BLAS)",
+                ours=wall / len(tile), reference=numpy_wall / len(tile), unit="s",
+                reference_name="ihs operator path, numpy float64, 1 thread", max_rel_diff_vs_statsmodels=err_sm,
+                max_rel_diff_vs_float64=err_64))
+            details["runs"].append({"device": device, "precision": precision, "s_per_series": wall / len(tile),
+                                    "cpu_s_per_series": cpu / len(tile), "max_rel_diff_vs_statsmodels": err_sm,
+                                    "max_rel_diff_vs_numpy_float64": err_64})
+    return rows, details
+
+
+def run(quick: bool) -> dict:
+    from ihs_hpc.ops import stl_operator
+    from ihs_hpc.ops.stl import stl, stl_baseline
+
+    n_tile, n_sm, repeats = (64, 2, 3) if quick else (256, 3, 3)
+    if not quick:  # time the operator's build in an empty cache; quick runs use (and fill) the user's cache
+        os.environ["IHS_CACHE_DIR"] = tempfile.mkdtemp(prefix="ihs_bench_cache_")
+    tile = pm25_like(n_tile)
+    sample = tile[:n_sm]
     scale = float(np.abs(sample).max())
-    print(f"N={N}, period={PERIOD}, seasonal=7 (statsmodels defaults), float64, threads: numba="
-          f"{numba.get_num_threads()}, BLAS=1; our tile: {args.tile} series; statsmodels: {args.sm_series} series")
-
-    # warm up: numba compilation (cached on disk after the first run) and plan building
-    stl(tile[:2], PERIOD, method="direct")
+    stl(tile[:2], PERIOD, method="direct")  # numba compilation or cache load, outside the timings
     stl(tile[:2], PERIOD, robust=True, method="direct")
-
-    # operator build, once per (N, settings); later runs load it from the disk cache
-    stl_operator.clear_operator_cache(disk=True)
+    cached = stl_operator.operator_pays(N, 1, stl_operator.stl_settings(PERIOD))
     w0, c0 = time.perf_counter(), time.process_time()
     op = stl_operator.get_stl_operator(N, PERIOD)
     build_wall, build_cpu = time.perf_counter() - w0, time.process_time() - c0
-    stl_operator.clear_operator_cache()
-    w0 = time.perf_counter()
-    stl_operator.get_stl_operator(N, PERIOD)
-    load_wall = time.perf_counter() - w0
-    print(f"operator build: {build_wall:.1f} s wall ({build_cpu:.1f} s CPU), centrosymmetric={op.symmetric}; "
-          f"load from disk cache: {load_wall:.2f} s")
     stl_baseline(tile[:8], PERIOD, method="operator")  # factors derived once, kept in memory
 
-    # statsmodels, one series at a time
     sm_nr_wall, sm_nr_cpu, sm_nr = statsmodels_per_series(sample, robust=False)
-    sm_r_wall, sm_r_cpu, sm_r = statsmodels_per_series(sample, robust=True)
-
+    sm_r_wall, sm_r_cpu, sm_r = statsmodels_per_series(sample[:1] if quick else sample, robust=True)
     rows = []
 
-    def record(key, what, path, sm_wall, sm_cpu, wall, cpu, diff):
-        per_wall, per_cpu = wall / args.tile, cpu / args.tile
-        row = dict(case=key, what=what, path=path, statsmodels_s_per_series=sm_wall,
-                   statsmodels_cpu_s_per_series=sm_cpu, ours_s_per_series=per_wall, ours_cpu_s_per_series=per_cpu,
-                   speedup=sm_wall / per_wall, speedup_cpu=sm_cpu / per_cpu, target=TARGETS.get(key),
-                   max_rel_diff_vs_statsmodels=diff)
-        row["meets_target"] = None if row["target"] is None else bool(row["speedup"] >= row["target"])
-        rows.append(row)
+    def record(key, what, sm_wall, wall, cpu, diff, path):
+        rows.append(harness.row(key, what, ours=wall / n_tile, reference=sm_wall, unit="s",
+                                reference_name="statsmodels STL per series", floor=FLOORS.get(key),
+                                cpu_s_per_series=cpu / n_tile, path=path, max_rel_diff_vs_statsmodels=diff))
 
-    wall, cpu, bl = clock(lambda: stl_baseline(tile, PERIOD, method="operator"), args.repeats)
-    diff = max_rel_diff([(bl[i], r.trend + r.seasonal) for i, r in enumerate(sm_nr)], scale)
-    record("a", "non-robust baseline trend+seasonal", "operator", sm_nr_wall, sm_nr_cpu, wall, cpu, diff)
+    wall, cpu, bl = harness.clock(lambda: stl_baseline(tile, PERIOD, method="operator"), repeats, warmup=True)
+    record("a", "STL baseline (eq. 2), operator path, per series", sm_nr_wall, wall, cpu,
+           max_rel_diff([(bl[i], r.trend + r.seasonal) for i, r in enumerate(sm_nr)], scale), "operator")
+    wall, cpu, res = harness.clock(lambda: stl(tile, PERIOD, method="operator"), repeats, warmup=True)
+    record("b", "STL decomposition (T, S, R), operator path", sm_nr_wall, wall, cpu,
+           max_rel_diff([(getattr(res, c)[i], getattr(r, c)) for i, r in enumerate(sm_nr)
+                         for c in ("trend", "seasonal", "resid")], scale), res.method)
+    wall, cpu, res = harness.clock(lambda: stl(tile, PERIOD, method="direct"), 1)
+    record("b-direct", "STL decomposition, direct numba kernel", sm_nr_wall, wall, cpu,
+           max_rel_diff([(getattr(res, c)[i], getattr(r, c)) for i, r in enumerate(sm_nr)
+                         for c in ("trend", "seasonal")], scale), res.method)
+    robust_tile = tile[:16] if quick else tile
+    wall, cpu, res = harness.clock(lambda: stl(robust_tile, PERIOD, robust=True, method="direct"), 1)
+    rows.append(harness.row(
+        "c", "robust STL (15 outer loops), direct kernel", ours=wall / len(robust_tile), reference=sm_r_wall,
+        unit="s", reference_name="statsmodels STL(robust=True) per series", floor=FLOORS["c"],
+        cpu_s_per_series=cpu / len(robust_tile),
+        max_rel_diff_vs_statsmodels=max(
+            max_rel_diff([(res.trend[i], r.trend) for i, r in enumerate(sm_r)]
+                         + [(res.seasonal[i], r.seasonal) for i, r in enumerate(sm_r)], scale),
+            float(max(np.abs(res.weights[i] - r.weights).max() for i, r in enumerate(sm_r))))))
 
-    wall, cpu, res = clock(lambda: stl(tile, PERIOD, method="operator"), args.repeats)
-    diff = max_rel_diff([(res.trend[i], r.trend) for i, r in enumerate(sm_nr)]
-                        + [(res.seasonal[i], r.seasonal) for i, r in enumerate(sm_nr)]
-                        + [(res.resid[i], r.resid) for i, r in enumerate(sm_nr)], scale)
-    record("b", "non-robust decomposition (trend, seasonal, resid)", res.method, sm_nr_wall, sm_nr_cpu, wall, cpu,
-           diff)
-
-    wall, cpu, res = clock(lambda: stl(tile, PERIOD, method="direct"), 1)
-    diff = max_rel_diff([(res.trend[i], r.trend) for i, r in enumerate(sm_nr)]
-                        + [(res.seasonal[i], r.seasonal) for i, r in enumerate(sm_nr)], scale)
-    record("b-direct", "non-robust decomposition, direct kernel (reference)", res.method, sm_nr_wall, sm_nr_cpu,
-           wall, cpu, diff)
-
-    wall, cpu, res = clock(lambda: stl(tile, PERIOD, robust=True, method="direct"), 1)
-    diff = max(max_rel_diff([(res.trend[i], r.trend) for i, r in enumerate(sm_r)]
-                            + [(res.seasonal[i], r.seasonal) for i, r in enumerate(sm_r)], scale),
-               float(max(np.abs(res.weights[i] - r.weights).max() for i, r in enumerate(sm_r))))
-    record("c", "robust decomposition (robust=True)", res.method, sm_r_wall, sm_r_cpu, wall, cpu, diff)
-
-    header = f"{'case':9} {'path':9} {'statsmodels s/series':>21} {'ours ms/series':>15} {'speedup':>9} " \
-             f"{'(CPU)':>8} {'target':>7} {'max|d|/max|x|':>14}  what"
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        target = "" if r["target"] is None else f">={r['target']:.0f}"
-        print(f"{r['case']:9} {r['path']:9} {r['statsmodels_s_per_series']:21.3f} {1e3 * r['ours_s_per_series']:15.3f} "
-              f"{r['speedup']:8.0f}x {r['speedup_cpu']:7.0f}x {target:>7} {r['max_rel_diff_vs_statsmodels']:14.1e}  "
-              f"{r['what']}")
-    report = dict(
-        benchmark="stl", n=N, period=PERIOD, settings="statsmodels defaults (seasonal=7)", dtype="float64",
-        tile_series=args.tile, statsmodels_series=args.sm_series, repeats=args.repeats, threads=1,
-        operator_build_s=build_wall, operator_build_cpu_s=build_cpu, operator_load_s=load_wall,
-        operator_centrosymmetric=bool(op.symmetric), cases=rows,
-        environment=dict(python=platform.python_version(), numpy=np.__version__, numba=numba.__version__,
-                         statsmodels=statsmodels.__version__, machine=platform.machine(),
-                         processor=platform.processor(), cpu_count=os.cpu_count(),
-                         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None),
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    reference = [r.trend + r.seasonal for r in sm_nr]
+    extra, torch_details = torch_rows(tile, reference, scale, repeats)
+    rows += extra
+    r_result = r_stl(sample)
+    if r_result is not None:
+        r_wall, r_cpu, r_bl = r_result
+        ours = next(r for r in rows if r["name"] == "a")
+        rows.append(harness.row("e-R", "STL baseline, operator path, vs R stats::stl (timed in R)",
+                                ours=ours["ours"], reference=r_wall, unit="s", reference_name="R stl per series",
+                                max_rel_diff_ours_vs_R=max_rel_diff([(bl[i], r_bl[i]) for i in range(len(sample))],
+                                                                    scale)))
+    return {"rows": rows, "details": {
+        "n": N, "period": PERIOD, "settings": "statsmodels defaults (seasonal=7)", "dtype": "float64",
+        "tile_series": n_tile, "statsmodels_series": n_sm, "repeats": repeats, "threads": 1,
+        "operator_was_cached": bool(cached), "operator_get_s": build_wall, "operator_get_cpu_s": build_cpu,
+        "operator_centrosymmetric": bool(op.symmetric), "rscript": harness.rscript(),
+        "r_stl": "measured" if r_result is not None else "not measured: Rscript not installed",
+        "torch_backend": torch_details}}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main_single(run, NAME))

@@ -9,12 +9,10 @@ never a whole ``(time, ny, nx)`` cube, so ``bth`` runs in well under 2 GiB.
 
 Usage::
 
-    python benchmarks/bench_synth.py                    # tiny and demo
-    python benchmarks/bench_synth.py --presets bth --keep --dir /scratch/synth
+    python benchmarks/bench_synth.py [--quick]          # tiny and demo (quick: tiny), through benchmarks/harness.py
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -22,6 +20,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -43,36 +44,29 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presets", default="tiny,demo", help="comma-separated presets (tiny,demo,bth)")
-    ap.add_argument("--layout", default="zarr", choices=["zarr", "files"])
-    ap.add_argument("--dir", default=None, help="where to write (default: a temporary directory)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated scenes")
-    args = ap.parse_args(argv)
-    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench_synth_"))
-    root.mkdir(parents=True, exist_ok=True)
-    results = []
+def run(quick: bool, *, presets=None, layout: str = "zarr") -> dict:
+    presets = presets or (["tiny"] if quick else ["tiny", "demo"])
+    root = Path(tempfile.mkdtemp(prefix="bench_synth_"))
+    results, rows = [], []
     try:
-        for preset in args.presets.split(","):
-            out = root / (f"{preset}.zarr" if args.layout == "zarr" else preset)
+        for preset in presets:
+            out = root / (f"{preset}.zarr" if layout == "zarr" else preset)
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", CHILD, preset, str(out), args.layout],
+            proc = subprocess.run([sys.executable, "-c", CHILD, preset, str(out), layout],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
-                sys.exit(f"{preset}: generation failed\n{proc.stderr}")
+                raise RuntimeError(f"{preset}: generation failed\n{proc.stderr[-3000:]}")
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            r.update(preset=preset, layout=args.layout, process_s=time.perf_counter() - start,
+            r.update(preset=preset, layout=layout, process_s=time.perf_counter() - start,
                      store_mib=du(out) / 2**20, mpixel_days_per_s=r["pixel_days"] / r["generate_s"] / 1e6)
             results.append(r)
-            print(f"{preset:5s} {args.layout}: wall {r['wall_s']:6.1f} s (import {r['import_s']:.1f} s), "
-                  f"CPU {r['cpu_s']:6.1f} s, peak RSS {r['peak_rss_mib']:7.0f} MiB, "
-                  f"{r['mpixel_days_per_s']:.2f} M pixel-days/s, output {r['store_mib']:.0f} MiB")
+            rows.append(harness.row(f"{preset}_{layout}", f"synthetic scene '{preset}' ({layout}): M pixel-days/s "
+                                                          f"(peak RSS {r['peak_rss_mib']:.0f} MiB; no reference)",
+                                    ours=r["mpixel_days_per_s"], unit="Mpx-days/s"))
     finally:
-        if not args.keep and not args.dir:
-            shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(results, indent=1))
+        shutil.rmtree(root, ignore_errors=True)
+    return {"rows": rows, "details": {"runs": results}}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main_single(run, "synth"))

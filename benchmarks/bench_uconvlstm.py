@@ -12,19 +12,16 @@ and training settings (``stage3.uconvlstm`` in ``ihs.yaml``):
   (:func:`ihs_hpc.ops.gapfill.fill_gaps`: variogram fit and ordinary kriging, k = 16), the method the
   model replaces; the ratio is IHS-area pixel-days/s of the model over kriging's.
 
-On a machine with a GPU the training and inference are repeated on it (``device`` in the JSON).
-Results go to ``benchmarks/results/uconvlstm.json``.
+On a machine with a GPU the training and inference are repeated on it (``device`` and the card's name in
+the JSON). Results go through :mod:`harness` (``--quick``: 64 × 96 pixels, 6 steps).
 
 Usage::
 
-    python benchmarks/bench_uconvlstm.py [--ny 128] [--nx 160] [--days 200] [--steps 30] [--infer-days 64]
+    python benchmarks/bench_uconvlstm.py [--quick]
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +30,8 @@ import numpy as np
 
 import ihs_hpc.ml  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 
-RESULTS = Path(__file__).resolve().parent / "results" / "uconvlstm.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 
 def synthetic_scene(ny: int, nx: int, days: int, seed: int = 0):
@@ -107,17 +105,12 @@ def bench_kriging(data, days: int) -> dict:
     return {"days": days, "seconds": seconds, "ihs_pixel_days_per_s": days * int(holes.sum()) / seconds}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ny", type=int, default=128)
-    parser.add_argument("--nx", type=int, default=160)
-    parser.add_argument("--days", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--infer-days", type=int, default=64)
-    parser.add_argument("--kriging-days", type=int, default=32)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+#: floor of the inference's IHS-area pixel-days/s over kriging's, CPU
+FLOOR = 1.0
 
+
+def run(quick: bool) -> dict:
+    ny, nx, days, steps, infer_days, kriging_days = (64, 96, 64, 6, 8, 8) if quick else (128, 160, 200, 30, 64, 32)
     import torch
 
     from ihs_hpc.config import defaults
@@ -125,37 +118,35 @@ def main(argv=None):
     from ihs_hpc.ml.train import TrainSettings
 
     settings = TrainSettings.from_dict(defaults()["stage3"]["uconvlstm"])
-    data = StageData(synthetic_scene(args.ny, args.nx, args.days),
+    if quick:
+        settings = settings.__class__.from_dict({**settings.to_dict(), "batch": 4, "window": 64, "overlap": 16})
+    data = StageData(synthetic_scene(ny, nx, days),
                      SplitSpec(seed=0, block=settings.val_block, fraction=settings.val_fraction,
                                holes_per_block=settings.val_holes_per_block))
     fill_gaps_warm = bench_kriging(data, 1)  # numba compile / cache load
-    kriging = bench_kriging(data, args.kriging_days)
-    runs = [bench_device(data, settings, "cpu", args.steps, args.infer_days)]
+    kriging = bench_kriging(data, kriging_days)
+    runs = [bench_device(data, settings, "cpu", steps, infer_days)]
     if torch.cuda.is_available():
-        runs.append(bench_device(data, settings, "cuda", args.steps, args.infer_days))
+        runs.append(bench_device(data, settings, "cuda", steps, infer_days))
         runs[-1]["gpu"] = torch.cuda.get_device_name(0)
-    for run in runs:
-        run["infer_vs_kriging_ihs_pixel_days"] = run["infer_ihs_pixel_days_per_s"] / kriging["ihs_pixel_days_per_s"]
-    report = {
-        "benchmark": "stage-3 U-ConvLSTM training and inference (seed 000 section 2.3.4)",
-        "grid": [args.ny, args.nx], "days": args.days, "ihs_pixels": int(data.scene.ihs_union.sum()),
-        "settings": settings.to_dict(), "runs": runs,
+    rows = []
+    for r in runs:
+        r["infer_vs_kriging_ihs_pixel_days"] = r["infer_ihs_pixel_days_per_s"] / kriging["ihs_pixel_days_per_s"]
+        where = r["device"] + (f" ({r['gpu']})" if "gpu" in r else f", {r['torch_threads']} torch threads")
+        rows.append(harness.row(f"train_{r['device']}", f"U-ConvLSTM training samples/s on {where} (no reference)",
+                                ours=r["train_samples_per_s"], unit="samples/s"))
+        rows.append(harness.row(f"infer_{r['device']}", f"U-ConvLSTM inference, IHS-area pixel-days/s on {where}",
+                                ours=r["infer_ihs_pixel_days_per_s"], reference=kriging["ihs_pixel_days_per_s"],
+                                unit="px-days/s", higher_is_better=True, reference_name="kriging fill (fill_gaps)",
+                                floor=FLOOR if r["device"] == "cpu" else None,
+                                grid_pixel_days_per_s=r["infer_grid_pixel_days_per_s"]))
+    return {"rows": rows, "details": {
+        "grid": [ny, nx], "days": days, "ihs_pixels": int(data.scene.ihs_union.sum()),
+        "settings": settings.to_dict(), "runs": runs, "kriging": kriging,
+        "kriging_first_call_s": fill_gaps_warm["seconds"], "torch": torch.__version__, "gpu": harness.gpu_name(),
         "reference": "ihs_hpc.ops.gapfill.fill_gaps (variogram fit + ordinary kriging, k=16) of the same IHS "
-                     "areas on the same grid, same process", "kriging": kriging,
-        "kriging_first_call_s": fill_gaps_warm["seconds"],
-        "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
-        "machine": platform.machine(), "python": platform.python_version(), "torch": torch.__version__,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    for run in runs:
-        print(f"{run['device']}: training {run['train_samples_per_s']:.1f} samples/s "
-              f"({run['train_pixel_days_per_s']:.3g} pixel-days/s); inference "
-              f"{run['infer_grid_pixel_days_per_s']:.3g} grid pixel-days/s, {run['infer_ihs_pixel_days_per_s']:.3g} "
-              f"IHS pixel-days/s = {run['infer_vs_kriging_ihs_pixel_days']:.1f}x kriging "
-              f"({kriging['ihs_pixel_days_per_s']:.3g}/s)")
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.out}")
+                     "areas on the same grid, same process"}}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main_single(run, "uconvlstm"))

@@ -230,6 +230,8 @@ def _register_optional_commands() -> None:
                                   "Export a run's results as GeoTIFF, NetCDF-CF, GeoPackage/GeoJSON and CSV/Excel."))
     main.add_command(_LazyCommand("train", "ihs_hpc.ml.cli:train_command",
                                   "Train the stage-3 U-ConvLSTM on a run's background pixels (single, DDP, Horovod)."))
+    main.add_command(_LazyCommand("bench", "ihs_hpc.projection:bench_command",
+                                  "Project a run's cost (e.g. all of China) from the measured benchmark figures."))
 
 
 _register_optional_commands()

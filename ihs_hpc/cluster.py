@@ -11,6 +11,8 @@ numba and BLAS get ``cores_per_worker // threads_per_worker`` threads (at least 
 rank has ``SLURM_CPUS_PER_TASK``. numba reads ``NUMBA_NUM_THREADS`` once, at import, so the limits are
 environment variables set before the worker processes start: the nanny's ``pre-spawn-environ``
 (local), the job script's prologue (slurm), the sbatch script (mpi; checked here, an error if unset).
+The same places set glibc's malloc to keep freed memory for the next task (``cluster.reuse_freed_mb``,
+:mod:`ihs_hpc.malloc`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import dask.config
 import yaml
 
 from . import config as _config  # noqa: F401  (registers the package defaults)
+from .malloc import malloc_environment
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,7 @@ def slurm_cluster_options(slurm: dict | None = None, threads_per_worker: int | N
         extra_args += ["--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"]
     options["worker_extra_args"] = extra_args
     environ = thread_environment(inner_threads(nthreads, nthreads))
+    environ.update(malloc_environment(dask.config.get("ihs.cluster.reuse_freed_mb", 0)))
     prologue = list(get("job_script_prologue") or [])
     prologue += [f"export {k}={v}" for k, v in environ.items()]
     options["job_script_prologue"] = prologue
@@ -215,6 +219,9 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
         # thread each when every core runs a task). Set before the worker processes spawn
         # (pre-spawn-environ): numba reads NUMBA_NUM_THREADS once, at import.
         environ = thread_environment(inner_threads(threads_per_worker, threads_per_worker))
+        # and keep freed memory for the next task instead of page-faulting it in again (ihs_hpc/malloc.py);
+        # this also replaces Dask's own MALLOC_TRIM_THRESHOLD_=65536
+        environ.update(malloc_environment(cfg.get("reuse_freed_mb", 0)))
         # The nanny writes pre-spawn-environ into *this* process's environment too; numba here has
         # already read its thread count, and a later compile would see the change and fail, so the
         # environment is restored once the workers have started.

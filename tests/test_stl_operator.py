@@ -244,3 +244,29 @@ def test_torch_matches_numpy(n, settings):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(x).max())
         bl = so.apply_stl_operator(x, 5, backend="torch", device=device, **settings)
         np.testing.assert_allclose(bl, ref[0] + ref[1], rtol=0, atol=1e-12 * np.abs(x).max())
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("torch", marks=requires_torch)])
+def test_float32_products_against_statsmodels(backend):
+    """precision='float32' computes in single precision (an error statsmodels' float64 STL shows, far above
+    float64 rounding) that stays within a few float32 ulps of the series' scale; float64 matches statsmodels."""
+    from statsmodels.tsa.seasonal import STL
+
+    x = _series((4, 3 * 365), 365, seed=3)
+    reference = np.stack([(lambda r: r.trend + r.seasonal)(STL(s, period=365).fit()) for s in x])
+    scale = np.abs(x).max()
+    devices = ["cpu"]
+    if backend == "torch":
+        import torch
+
+        devices += ["cuda"] if torch.cuda.is_available() else []
+    for device in devices:
+        kwargs = {"backend": backend} if backend == "numpy" else {"backend": "torch", "device": device}
+        fp64 = stl_baseline(x, 365, method="operator", **kwargs)
+        fp32 = stl_baseline(x, 365, method="operator", precision="float32", **kwargs)
+        assert fp32.dtype == np.float64
+        assert np.abs(fp64 - reference).max() <= 1e-10 * scale
+        err32 = np.abs(fp32 - reference).max() / scale
+        assert 1e-9 < err32 < 2e-5, err32
+    with pytest.raises(ValueError, match="precision must be one of"):
+        stl_baseline(x, 365, method="operator", precision="float16")

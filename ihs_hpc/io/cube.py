@@ -5,7 +5,7 @@ Layout of every store written by ihs_hpc (readable by plain ``xarray.open_zarr``
 * coordinates ``time`` (days), ``lat`` (descending), ``lon`` with CF attributes, and the ``crs``
   grid-mapping variable;
 * cubes ``(time, lat, lon)`` float32, chunked ``(all days, tile, tile)`` — a pixel's whole series is
-  contiguous, and one tile is exactly one chunk file per variable;
+  contiguous, and one tile is exactly one chunk file per variable (Blosc LZ4 with byte shuffle);
 * maps ``(lat, lon)`` chunked ``(tile, tile)``; small tables (per IHS, per year) unchunked;
 * ``_ihs_tiles/<tile>`` completion records, written after every variable of a tile is on disk, so a
   rerun skips finished tiles; Zarr's ``LocalStore`` writes each chunk file through a temporary file and
@@ -73,6 +73,18 @@ def map_spec(units: str, long_name: str, standard_name: str | None = None, dtype
     if standard_name:
         attrs["standard_name"] = standard_name
     return VarSpec(("lat", "lon"), attrs, dtype)
+
+
+#: codec of every tiled variable: Blosc LZ4 with byte shuffle. On ten-year float32 tiles it encodes 2-3x
+#: and decodes ~2.5x faster than Zarr's default Zstandard and compresses better (0.79 vs 0.87 of the raw
+#: size, measured on the demo's baselines; issue 15), a third of stage 2's time having been its writes.
+CHUNK_COMPRESSOR = {"cname": "lz4", "clevel": 1, "shuffle": "shuffle"}
+
+
+def _chunk_compressors():
+    import zarr
+
+    return [zarr.codecs.BloscCodec(**CHUNK_COMPRESSOR)]
 
 
 def _fill_value(dtype: np.dtype):
@@ -162,7 +174,7 @@ def create_store(
         if "lat" in spec.dims or "met_lat" in spec.dims:
             var_attrs["grid_mapping"] = GRID_MAPPING_NAME
         ds[name] = xr.DataArray(data, dims=spec.dims, attrs=var_attrs)
-        encoding[name] = {"chunks": tuple(chunks), "fill_value": fill}
+        encoding[name] = {"chunks": tuple(chunks), "fill_value": fill, "compressors": _chunk_compressors()}
     if static is not None:
         for name, var in static.data_vars.items():
             ds[name] = var

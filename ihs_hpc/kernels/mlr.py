@@ -32,6 +32,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .interp import weighted_rows
+
 #: rank written for a pixel whose input holds a NaN or an infinity
 INVALID_RANK = -1
 #: rank written by the numba pass for a pixel left to :func:`mlr_min_norm_pixels`
@@ -218,6 +220,40 @@ def mlr_pixels(y, X, rtol, coef, fitted, r2, rank):
         centred = np.empty((k + 1, n))
         for p in range(b * _PIXELS_PER_BLOCK, min(n_pixels, (b + 1) * _PIXELS_PER_BLOCK)):
             r2_p, rank_p = mlr_pixel(y[p], X[p * x_step], rtol, coef[p], fitted[p], centred)
+            r2[p] = r2_p
+            rank[p] = rank_p
+
+
+@numba.njit(cache=True, parallel=True)
+def mlr_bilinear_pixels(y, src, index, weight, rtol, coef, fitted, r2, rank):
+    """:func:`mlr_pixels` with each pixel's regressors interpolated on the fly from coarse series.
+
+    Pixel ``p``'s regressor ``j`` is ``X[j, t] = sum_c weight[p, c] * src[j, index[p, c], t]``
+    (:func:`ihs_hpc.kernels.interp.weighted_rows`), built in a scratch buffer reused by the pixels of a
+    block, so the ``(pixels, k, time)`` regressors are never stored: the same numbers as
+    ``mlr_pixels(y, X, ...)`` on the materialised ``X``, without writing and reading it back.
+
+    Parameters
+    ----------
+    y : ndarray, shape (pixels, time)
+        Response series.
+    src : ndarray, shape (k, n_src, time), float64, C-contiguous
+        Coarse regressor series, one row per source cell.
+    index, weight : ndarray, shape (pixels, corners)
+        Source cells and weights of each pixel (bilinear: 4 corners).
+    rtol, coef, fitted, r2, rank
+        As :func:`mlr_pixels`; pixels left at :data:`NEEDS_MIN_NORM` must be solved afterwards with
+        their regressors materialised.
+    """
+    n_pixels, n = y.shape
+    k = src.shape[0]
+    n_blocks = (n_pixels + _PIXELS_PER_BLOCK - 1) // _PIXELS_PER_BLOCK
+    for b in numba.prange(n_blocks):
+        centred = np.empty((k + 1, n))
+        X = np.empty((1, k, n))
+        for p in range(b * _PIXELS_PER_BLOCK, min(n_pixels, (b + 1) * _PIXELS_PER_BLOCK)):
+            weighted_rows(src, index[p:p + 1], weight[p:p + 1], X)
+            r2_p, rank_p = mlr_pixel(y[p], X[0], rtol, coef[p], fitted[p], centred)
             r2[p] = r2_p
             rank[p] = rank_p
 

@@ -14,7 +14,8 @@ Three steps, each a function:
   ``ix[None, :]``) or at scattered points (equal-shaped arrays); :func:`bilinear_weights` does
   both steps for a target grid;
 * :func:`apply_bilinear` — the weighted sum of the corners, or with ``skipna`` the weighted mean of
-  the finite corners (renormalised weights).
+  the finite corners (renormalised weights); :func:`apply_bilinear_rows` — the same weighted sum with
+  the source stored one series per row (whole series at once, no ``(time, targets, 4)`` temporary).
 
 Bilinear interpolation is linear in the values, so it commutes with any linear time operator — in
 particular with non-robust STL: interpolating 0.1° met baselines per tile equals the baselines of
@@ -24,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CoverageError", "SNAP", "axis_weights", "corner_weights", "bilinear_weights", "apply_bilinear"]
+__all__ = ["CoverageError", "SNAP", "axis_weights", "corner_weights", "bilinear_weights", "apply_bilinear",
+           "apply_bilinear_rows"]
 
 #: Weights closer than this to 0 or 1 are set to exactly 0 or 1 (coordinate rounding of aligned grids).
 SNAP = 1e-9
@@ -172,3 +174,44 @@ def apply_bilinear(values: np.ndarray, index: np.ndarray, weight: np.ndarray, *,
         weights += np.where(usable, weight[:, k], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(weights > 1e-9, total / weights, np.nan)
+
+
+def apply_bilinear_rows(rows: np.ndarray, index: np.ndarray, weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Interpolate source series stored one per row to the targets: ``out[p] = sum_k weight[p, k] * rows[index[p, k]]``.
+
+    The weighted sum of :func:`apply_bilinear` (``skipna=False``; same corners, same order of summation)
+    in the series-major layout, for one variable or several sharing the corners. Used by stage 2 to
+    build each pixel's meteorological regressors (seed 000 eq. 3) straight from the 0.1° baselines.
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n_src, n_time) or (n_var, n_src, n_time)
+        Source series; ``n_src`` indexes the flattened source grid as ``index`` does.
+    index, weight : ndarray, shape (n_dst, 4)
+        From :func:`bilinear_weights` or :func:`corner_weights`.
+    out : ndarray, float64, C-contiguous, optional
+        ``(n_dst, n_time)``, or ``(n_dst, n_var, n_time)`` for 3-D ``rows``; a new array when None.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_dst, n_time) or (n_dst, n_var, n_time)
+    """
+    from ..kernels.interp import weighted_rows
+
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    if rows.ndim not in (2, 3):
+        raise ValueError(f"rows must be (n_src, n_time) or (n_var, n_src, n_time), got shape {rows.shape}")
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    weight = np.ascontiguousarray(weight, dtype=np.float64)
+    if index.shape != weight.shape or index.ndim != 2:
+        raise ValueError(f"index and weight must have the same (n_dst, corners) shape, got {index.shape} and {weight.shape}")
+    src = rows if rows.ndim == 3 else rows[None]
+    if index.size and (index.min() < 0 or index.max() >= src.shape[1]):
+        raise ValueError(f"index refers to source rows outside 0..{src.shape[1] - 1}")
+    shape = (index.shape[0],) + ((src.shape[0],) if rows.ndim == 3 else ()) + (src.shape[2],)
+    if out is None:
+        out = np.empty(shape)
+    elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous float64 of shape {shape}, got {out.dtype} {out.shape}")
+    weighted_rows(src, index, weight, out.reshape(index.shape[0], src.shape[0], src.shape[2]))
+    return out

@@ -5,7 +5,10 @@ Seed 000, section 2.3.3:
 * eq. 3: ``PM2.5_bl_mlr(t) = a0 + sum_i a_i met_bl_i(t)`` — :func:`mlr`;
 * eq. 4: ``PM2.5_bl_tem(t) = PM2.5_bl(t) - PM2.5_bl_mlr(t)`` — :func:`remove_met` (fit and remove),
   :func:`apply_met` (remove with coefficients fitted elsewhere, e.g. carried into IHS areas from
-  the background, ``stage2.met_fit: background``).
+  the background, ``stage2.met_fit: background``);
+* :func:`mlr_bilinear` and :func:`remove_met_bilinear`: eqs. 3–4 with each pixel's regressors
+  interpolated bilinearly from coarse series as it is fitted (stage 2's chunked path,
+  :mod:`ihs_hpc.ops.met_removal`).
 
 Every pixel (every index of the leading axes) gets its own fit.  The numerics live in
 :mod:`ihs_hpc.kernels.mlr` (centred normal equations solved by Cholesky in numba, in parallel over
@@ -18,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ihs_hpc.kernels.mlr import INVALID_RANK, mlr_min_norm_pixels, mlr_pixels
+from ihs_hpc.kernels.mlr import INVALID_RANK, NEEDS_MIN_NORM, mlr_bilinear_pixels, mlr_min_norm_pixels, mlr_pixels
 
-__all__ = ["MLRResult", "mlr", "remove_met", "apply_met", "INVALID_RANK"]
+__all__ = ["MLRResult", "mlr", "mlr_bilinear", "remove_met", "remove_met_bilinear", "apply_met", "INVALID_RANK"]
 
 #: default relative pivot tolerance of the Cholesky factorisation
 DEFAULT_RTOL = 1e-10
@@ -247,3 +250,66 @@ def apply_met(y, X, coef, *, keep_level: bool = False) -> tuple[np.ndarray, np.n
         raise ValueError(f"X's leading axes {X.shape[:-2]} must equal y's {y.shape[:-1]}, or X must be 2-D")
     fitted = coef[..., :1] + np.einsum("...k,...kt->...t", coef[..., 1:], X)
     return _remove(y, fitted, keep_level), fitted
+
+
+def mlr_bilinear(y, rows, index, weight, *, rtol: float = DEFAULT_RTOL) -> MLRResult:
+    """:func:`mlr` with each pixel's regressors interpolated from coarse series on the fly (eq. 3).
+
+    Pixel ``p`` is regressed on ``X[j] = sum_c weight[p, c] * rows[j, index[p, c]]``, the bilinear
+    interpolation of :func:`ihs_hpc.ops.interp.apply_bilinear_rows` — stage 2's 0.1° meteorological
+    baselines at a 1 km pixel — without storing the ``(pixels, k, time)`` regressors: the same results
+    as ``mlr(y, apply_bilinear_rows(rows, index, weight))``.
+
+    Parameters
+    ----------
+    y : array_like, shape (pixels, time)
+        Response series.
+    rows : array_like, shape (k, n_src, time)
+        Coarse regressor series, one row per source cell.
+    index, weight : array_like, shape (pixels, 4)
+        Corners and weights of each pixel (:func:`ihs_hpc.ops.interp.bilinear_weights`).
+    rtol : float, optional
+        As :func:`mlr`.
+
+    Returns
+    -------
+    MLRResult
+    """
+    from .interp import apply_bilinear_rows
+
+    y2 = np.ascontiguousarray(_as_float_array("y", y, keep_float32=False))
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    weight = np.ascontiguousarray(weight, dtype=np.float64)
+    if y2.ndim != 2 or rows.ndim != 3 or rows.shape[2] != y2.shape[1]:
+        raise ValueError(f"y must be (pixels, time) and rows (k, cells, time) with the same time axis, got "
+                         f"{y2.shape} and {rows.shape}")
+    if index.shape != weight.shape or index.shape[0] != y2.shape[0]:
+        raise ValueError(f"index and weight must be ({y2.shape[0]}, corners), got {index.shape} and {weight.shape}")
+    if index.size and (index.min() < 0 or index.max() >= rows.shape[1]):
+        raise ValueError(f"index refers to source rows outside 0..{rows.shape[1] - 1}")
+    rtol = float(rtol)
+    if not (0.0 <= rtol < 1.0):
+        raise ValueError(f"rtol must lie in [0, 1), got {rtol}")
+    n_pixels, n_time = y2.shape
+    k = rows.shape[0]
+    coef = np.empty((n_pixels, k + 1))
+    fitted = np.empty((n_pixels, n_time))
+    r2 = np.empty(n_pixels)
+    rank = np.empty(n_pixels, dtype=np.int64)
+    if n_pixels:
+        mlr_bilinear_pixels(y2, rows, index, weight, rtol, coef, fitted, r2, rank)
+        flagged = np.flatnonzero(rank == NEEDS_MIN_NORM)
+        if flagged.size:  # rare: rank-deficient pixels, solved by lstsq on their materialised regressors
+            X = apply_bilinear_rows(rows, index[flagged], weight[flagged])
+            sub = (coef[flagged], fitted[flagged], r2[flagged], rank[flagged])
+            mlr_min_norm_pixels(y2[flagged], X, *sub)
+            coef[flagged], fitted[flagged], r2[flagged], rank[flagged] = sub
+    return MLRResult(coef=coef, fitted=fitted, r2=r2, rank=rank)
+
+
+def remove_met_bilinear(y, rows, index, weight, *, rtol: float = DEFAULT_RTOL,
+                        keep_level: bool = False) -> tuple[np.ndarray, MLRResult]:
+    """:func:`remove_met` (eq. 4) with the regressors interpolated on the fly (:func:`mlr_bilinear`)."""
+    result = mlr_bilinear(y, rows, index, weight, rtol=rtol)
+    return _remove(y, result.fitted, keep_level), result

@@ -85,7 +85,7 @@ class STLResult:
 
 def stl(x, period, seasonal=7, trend=None, low_pass=None, seasonal_deg=1, trend_deg=1, low_pass_deg=1,
         robust=False, seasonal_jump=1, trend_jump=1, low_pass_jump=1, inner_iter=None, outer_iter=None,
-        method="auto", *, backend="auto", device=None) -> STLResult:
+        method="auto", *, backend="auto", device=None, precision="float64") -> STLResult:
     """STL decomposition of every series along the last axis of ``x``.
 
     Same parameters, defaults and results (to float rounding) as
@@ -110,6 +110,9 @@ seasonal_jump, trend_jump, low_pass_jump, inner_iter, outer_iter
         :func:`ihs_hpc.ops.stl_operator.apply_stl_operator`).
     device : str, optional
         Torch device of the operator path (default: CUDA when available).
+    precision : {"float64", "float32"}
+        Arithmetic of the operator path's products (float32: faster, error about 1e-6 of the series'
+        scale; see :data:`ihs_hpc.ops.stl_operator.PRECISIONS`). The direct kernel is always float64.
 
     Returns
     -------
@@ -141,7 +144,8 @@ seasonal_jump, trend_jump, low_pass_jump, inner_iter, outer_iter
     chosen = _choose_method(method, settings, n, n_series)
     if chosen == "operator":
         op = stl_operator.operator_for(n, settings)
-        trend_, season_ = stl_operator.apply_operator_batch(op, batch, "trend_seasonal", backend, device)
+        trend_, season_ = stl_operator.apply_operator_batch(op, batch, "trend_seasonal", backend, device,
+                                                                  precision)
         weights = np.ones_like(batch)
     else:
         trend_, season_, weights = stl_direct(batch, settings)
@@ -155,7 +159,8 @@ seasonal_jump, trend_jump, low_pass_jump, inner_iter, outer_iter
                      settings=settings, method=chosen)
 
 
-def stl_baseline(x, period, *, method="auto", backend="auto", device=None, **settings) -> np.ndarray:
+def stl_baseline(x, period, *, method="auto", backend="auto", device=None, precision="float64",
+                 **settings) -> np.ndarray:
     """STL baseline ``T + S`` (eq. 2 of seed 000) of every series on the last axis of ``x``.
 
     The stage-2 entry point: on a tile shaped (n_series, N) with non-robust settings this
@@ -171,8 +176,8 @@ def stl_baseline(x, period, *, method="auto", backend="auto", device=None, **set
         Period of the seasonal component.
     method : {"auto", "direct", "operator"}
         As in :func:`stl`.
-    backend, device
-        Operator-path matrix-product backend and torch device, as in :func:`stl`.
+    backend, device, precision
+        Operator-path matrix-product backend, torch device and arithmetic, as in :func:`stl`.
     **settings
         Any of :func:`stl_settings`' keywords (seasonal, trend, low_pass, *_deg, robust,
         *_jump, inner_iter, outer_iter).
@@ -188,7 +193,7 @@ def stl_baseline(x, period, *, method="auto", backend="auto", device=None, **set
     chosen = _choose_method(method, resolved, n, n_series)
     if chosen == "operator":
         op = stl_operator.operator_for(n, resolved)
-        baseline = stl_operator.apply_operator_batch(op, batch, "baseline", backend, device)
+        baseline = stl_operator.apply_operator_batch(op, batch, "baseline", backend, device, precision)
     else:
         trend_, season_, _ = stl_direct(batch, resolved)
         baseline = trend_ + season_

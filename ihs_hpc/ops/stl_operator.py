@@ -41,6 +41,7 @@ from ihs_hpc.ops.stl_core import STLSettings, as_series_batch, stl_direct, stl_s
 __all__ = [
     "STLOperator",
     "get_stl_operator",
+    "ensure_stl_operator",
     "stl_operators",
     "baseline_operator",
     "apply_stl_operator",
@@ -48,6 +49,7 @@ __all__ = [
     "operator_for",
     "apply_operator_batch",
     "operator_cache_dir",
+    "PRECISIONS",
     "operator_cache_info",
     "clear_operator_cache",
 ]
@@ -64,6 +66,9 @@ MAX_AUTO_N = 8192
 BUILD_CHUNK = 512
 OUTPUTS = ("baseline", "trend", "seasonal", "trend_seasonal")
 BACKENDS = ("auto", "numpy", "torch")
+#: arithmetic of the operator products: float64 (the pipeline's), or float32 (about twice the speed on a
+#: CPU, far more on most GPUs; error against float64 measured by benchmarks/bench_stl.py)
+PRECISIONS = ("float64", "float32")
 
 _lock = threading.RLock()
 _memory: "collections.OrderedDict[str, STLOperator]" = collections.OrderedDict()
@@ -350,6 +355,20 @@ def get_stl_operator(n, period, **settings) -> STLOperator:
     return operator_for(_check_n(n, resolved.period), resolved)
 
 
+def ensure_stl_operator(n, period, **settings) -> None:
+    """Build and save the operator for length ``n`` unless the disk cache already holds it, without loading it.
+
+    What a driver calls before its workers each need the operator: they load it from the disk cache; the
+    driver itself keeps no copy (loading one costs a few tenths of a second and ~200 MB for ten years).
+    """
+    resolved = _linear_settings(period, settings)
+    n = _check_n(n, resolved.period)
+    key = operator_key(n, resolved)
+    if all(_component_path(key, c).is_file() for c in ("trend", "seasonal")):
+        return
+    operator_for(n, resolved)
+
+
 def stl_operators(n, period, **settings):
     """Dense trend and seasonal operators ``(T, S)``, each (n, n): ``trend = T @ x``, ``seasonal = S @ x``.
 
@@ -414,13 +433,44 @@ def _resolve_backend(backend: str, device) -> str:
         return "numpy"
     if device is not None:
         return "torch"
+    if not _gpu_possible():
+        return "numpy"
     import torch
 
     return "torch" if torch.cuda.is_available() else "numpy"
 
 
-def _apply_numpy(op: STLOperator, batch: np.ndarray, output: str) -> np.ndarray:
+#: device files present on a machine with an NVIDIA (CUDA) or AMD (ROCm) GPU driver loaded
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/kfd")
+
+
+def _gpu_possible() -> bool:
+    """Whether ``backend="auto"`` needs to ask torch for a GPU: torch already imported, or a GPU driver's
+    device file exists. Without either, importing torch only to learn there is no GPU costs each worker
+    process seconds and hundreds of MB (measured: 4 s of a demo stage 2)."""
+    import sys
+
+    return "torch" in sys.modules or any(os.path.exists(p) for p in GPU_DEVICE_FILES)
+
+
+def _factors_in(op: STLOperator, output: str, precision: str):
+    """``op.factors(output)`` in the arithmetic of ``precision`` (float32 copies cached beside them)."""
     factors = op.factors(output)
+    if precision == "float64":
+        return factors
+    key = f"{output}:{precision}"
+    with _lock:
+        cached = op._factors.get(key)
+    if cached is None:
+        cached = tuple(f.astype(precision) for f in factors)
+        with _lock:
+            op._factors[key] = cached
+    return cached
+
+
+def _apply_numpy(op: STLOperator, batch: np.ndarray, output: str, precision: str = "float64") -> np.ndarray:
+    factors = _factors_in(op, output, precision)
+    batch = batch.astype(precision, copy=False)
     if not op.symmetric:
         return batch @ factors[0]
     even, odd = factors
@@ -429,13 +479,13 @@ def _apply_numpy(op: STLOperator, batch: np.ndarray, output: str) -> np.ndarray:
     width = 2 if output == "trend_seasonal" else 1
     head = batch[:, :m]
     tail = batch[:, n - 1:n - 1 - m:-1]
-    ev = np.empty((batch.shape[0], h))
+    ev = np.empty((batch.shape[0], h), dtype=batch.dtype)
     np.add(head, tail, out=ev[:, :m])
     if h > m:
         ev[:, m] = batch[:, m]
     g = ev @ even
     v = (head - tail) @ odd
-    out = np.empty((batch.shape[0], width * n))
+    out = np.empty((batch.shape[0], width * n), dtype=batch.dtype)
     for c in range(width):
         dst = out[:, c * n:(c + 1) * n]
         gc = g[:, c * h:(c + 1) * h]
@@ -447,18 +497,19 @@ def _apply_numpy(op: STLOperator, batch: np.ndarray, output: str) -> np.ndarray:
     return out
 
 
-def _apply_torch(op: STLOperator, batch: np.ndarray, output: str, device) -> np.ndarray:
+def _apply_torch(op: STLOperator, batch: np.ndarray, output: str, device, precision: str = "float64") -> np.ndarray:
     import torch
 
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-    cache_key = (output, str(dev))
+    dtype = getattr(torch, precision)
+    cache_key = (output, str(dev), precision)
     with _lock:
         mats = op._torch.get(cache_key)
     if mats is None:
-        mats = tuple(torch.from_numpy(f).to(dev) for f in op.factors(output))
+        mats = tuple(torch.from_numpy(f).to(dev, dtype) for f in op.factors(output))
         with _lock:
             op._torch[cache_key] = mats
-    x = torch.from_numpy(batch).to(dev)
+    x = torch.from_numpy(batch).to(dev, dtype)
     if not op.symmetric:
         return (x @ mats[0]).cpu().numpy()
     even, odd = mats
@@ -482,25 +533,32 @@ def _apply_torch(op: STLOperator, batch: np.ndarray, output: str, device) -> np.
 
 
 def apply_operator_batch(op: STLOperator, batch: np.ndarray, output: str = "baseline", backend: str = "auto",
-                         device=None):
-    """Apply ``op`` to a validated float64 (n_series, n) batch (internal fast path of :func:`apply_stl_operator`)."""
+                         device=None, precision: str = "float64"):
+    """Apply ``op`` to a validated float64 (n_series, n) batch (internal fast path of :func:`apply_stl_operator`).
+
+    ``precision="float32"`` runs the products in single precision (operator and data rounded to float32);
+    the result comes back as float64 either way.
+    """
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}; got output={output!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got precision={precision!r}")
     if batch.shape[1] != op.n:
         raise ValueError(f"series length {batch.shape[1]} does not match the operator's n={op.n}")
     chosen = _resolve_backend(backend, device)
     if batch.shape[0] == 0:
         res = np.empty((0, op.n * (2 if output == "trend_seasonal" else 1)))
     elif chosen == "torch":
-        res = _apply_torch(op, batch, output, device)
+        res = _apply_torch(op, batch, output, device, precision)
     else:
-        res = _apply_numpy(op, batch, output)
+        res = _apply_numpy(op, batch, output, precision)
+    res = res.astype(np.float64, copy=False)
     if output == "trend_seasonal":
         return res[:, :op.n], res[:, op.n:]
     return res
 
 
-def apply_stl_operator(x, period, *, output="baseline", backend="auto", device=None, **settings):
+def apply_stl_operator(x, period, *, output="baseline", backend="auto", device=None, precision="float64", **settings):
     """Non-robust STL components of every series on the last axis of ``x`` by matrix products.
 
     Parameters
@@ -516,6 +574,8 @@ def apply_stl_operator(x, period, *, output="baseline", backend="auto", device=N
         importable and ``device`` is given or CUDA is available, else numpy.
     device : str, optional
         Torch device (default ``"cuda"`` when available, else ``"cpu"``).
+    precision : {"float64", "float32"}
+        Arithmetic of the products (:data:`PRECISIONS`); the result is float64 either way.
     **settings
         :func:`ihs_hpc.ops.stl_core.stl_settings` keywords; must give ``outer_iter == 0``.
 
@@ -528,7 +588,7 @@ def apply_stl_operator(x, period, *, output="baseline", backend="auto", device=N
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
     batch, lead, _ = as_series_batch(arr, resolved.period)
     op = operator_for(batch.shape[1], resolved)
-    res = apply_operator_batch(op, batch, output, backend, device)
+    res = apply_operator_batch(op, batch, output, backend, device, precision)
     shape = lead + (batch.shape[1],)
     if isinstance(res, tuple):
         return tuple(r.reshape(shape) for r in res)

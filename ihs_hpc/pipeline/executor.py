@@ -132,3 +132,17 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
     elapsed = time.perf_counter() - start
     return {"tiles": len(tiles), "pixels": n_pixels, "seconds": elapsed,
             "pixels_per_s": n_pixels / elapsed if elapsed > 0 else float("nan")}
+
+
+def warm_workers(client, func: Callable[[], object]) -> list:
+    """Start ``func()`` once on every worker of ``client`` without waiting (nothing without a client).
+
+    For what each worker loads once per stage (an operator from the disk cache, compiled kernels): done
+    while a serial phase occupies one worker, it costs the others idle time instead of their first tile's.
+    Keep the returned futures until the stage ends; a failure there only shows again in the tiles.
+    """
+    if client is None:
+        return []
+    workers = list(client.scheduler_info().get("workers", {}))
+    return [client.submit(func, pure=False, workers=[w], allow_other_workers=False,
+                          key=f"warm-{i}-{time.time_ns()}") for i, w in enumerate(workers)]

@@ -38,7 +38,9 @@ import zarr
 from ..grid import Grid
 from ..io.cube import read_tile, write_array, write_tile
 from ..ops.carry import carry_maps
-from ..ops.mlr import apply_met, mlr, remove_met
+from ..ops.interp import apply_bilinear_rows
+from ..ops.met_removal import remove_met_block, restore_level
+from ..ops.mlr import apply_met, mlr_bilinear
 
 #: ``met_fit_source`` values
 FIT_NONE, FIT_OWN, FIT_IDLE, FIT_CARRIED = 0, 1, 2, 3
@@ -67,33 +69,32 @@ def idle_days(operating_years: np.ndarray, year_of_day: np.ndarray, margin: int)
 def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tuple[str, ...], settings: dict,
              met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool, year_of_day: np.ndarray,
              idle_min_days: int, idle_margin: int, pm25_var: str = "pm25") -> None:
-    """Pass A for one tile (see the module docstring); records the tile."""
-    from .stage2 import _cube, restore_level, tile_baseline, tile_regressors
+    """Pass A for one tile (see the module docstring); records the tile.
 
-    pm25_bl, analysed, short_term_mean = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid,
-                                                       pm25_var=pm25_var)
-    regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
-    n_pix, n_time = pm25_bl.shape
+    Baselines of every pixel and the whole-series fits of the background pixels in chunks of pixels
+    (:func:`~ihs_hpc.ops.met_removal.remove_met_block`); the idle-day fits with the regressors interpolated
+    on the fly (:func:`~ihs_hpc.ops.mlr.mlr_bilinear`).
+    """
+    from .stage2 import block_outputs, tile_met_rows, tile_series
+
+    series, analysed = tile_series(tile, pm25_source=pm25_source, grid=grid, pm25_var=pm25_var)
+    rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
+                                        grid=grid)
+    n_time, n_pix = series.shape
     areas = read_tile(stage1, tile, ["background"])
     background = areas["background"].astype(bool).ravel()
     group = zarr.open_group(stage1, mode="r")
     count_year = np.asarray(group["ihs_count_year"][:, tile.rows, tile.cols]).reshape(-1, n_pix)
 
-    k1 = regressors.shape[1] + 1
-    coef = np.full((n_pix, k1), np.nan)
-    r2 = np.full(n_pix, np.nan)
-    fitted = np.full((n_pix, n_time), np.nan)
-    bl_tem = np.full((n_pix, n_time), np.nan)
+    # eq. 2 everywhere; eqs. 3 and 4 on the whole series of the background pixels
+    result = remove_met_block(series, rows, index, weight, keep_level=keep_level, fit=background & analysed,
+                              **settings)
+    coef, r2 = result.coef, result.r2
     source = np.full(n_pix, FIT_NONE, dtype=np.int8)
     days = np.zeros(n_pix, dtype=np.int32)
-
-    bg = np.flatnonzero(background & analysed)
-    if bg.size:
-        tem, fit = remove_met(pm25_bl[bg], regressors[bg], keep_level=keep_level)  # eqs. 3 and 4
-        coef[bg], r2[bg], fitted[bg] = fit.coef, fit.r2, fit.fitted
-        bl_tem[bg] = restore_level(tem, short_term_mean[bg], keep_level)
-        source[bg] = np.where(np.isfinite(fit.r2), FIT_OWN, FIT_NONE)
-        days[bg] = n_time
+    bg = background & analysed & np.isfinite(r2)
+    source[bg] = FIT_OWN
+    days[bg] = n_time
     inside = np.flatnonzero(~background & analysed)
     source[inside] = FIT_CARRIED
     if inside.size and idle_min_days > 0:
@@ -103,19 +104,16 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
             if usable.sum() < idle_min_days:
                 continue
             pix = inside[np.ravel(which) == j]
-            fit = mlr(pm25_bl[pix][:, usable], regressors[pix][:, :, usable])  # eq. 3 on idle days
+            y = result.pm25_bl[:, pix].T[:, usable].astype(np.float64)
+            fit = mlr_bilinear(y, rows[:, :, usable], index[pix], weight[pix])  # eq. 3 on idle days
             ok = np.isfinite(fit.r2)
             coef[pix[ok]], r2[pix[ok]] = fit.coef[ok], fit.r2[ok]
             source[pix[ok]] = FIT_IDLE
             days[pix[ok]] = int(usable.sum())
 
-    shape = tile.shape
-    blocks = {"pm25_bl": _cube(pm25_bl, shape), "pm25_bl_mlr": _cube(fitted, shape), "pm25_bl_tem": _cube(bl_tem, shape),
-              "r2": r2.reshape(shape).astype(np.float32), "met_fit_source": source.reshape(shape),
-              "short_term_mean": short_term_mean.reshape(shape).astype(np.float32),
-              "met_fit_days": days.reshape(shape)}
-    for k in range(k1):
-        blocks[f"coef_a{k}"] = coef[:, k].reshape(shape).astype(np.float32)
+    blocks = block_outputs(tile, result)
+    blocks["met_fit_source"] = source.reshape(tile.shape)
+    blocks["met_fit_days"] = days.reshape(tile.shape)
     write_tile(out, tile, blocks)
 
 
@@ -142,7 +140,7 @@ def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> d
 def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid,
                keep_level: bool) -> None:
     """Pass C for one tile: eqs. 3–4 with the pixel's own idle-day or carried coefficients."""
-    from .stage2 import restore_level, tile_regressors
+    from .stage2 import tile_met_rows
 
     n_coef = len(variables) + 1
     fields = read_tile(out, tile, ["met_fit_source", "short_term_mean"] + [f"coef_a{k}" for k in range(n_coef)])
@@ -153,10 +151,12 @@ def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarr
         return
     cubes = read_tile(out, tile, ["pm25_bl", "pm25_bl_mlr", "pm25_bl_tem"])
     n_time = cubes["pm25_bl"].shape[0]
-    bl = cubes["pm25_bl"].reshape(n_time, -1).T.astype(np.float64)
-    coef = np.stack([fields[f"coef_a{k}"].ravel() for k in range(n_coef)], axis=1).astype(np.float64)
-    regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
-    tem, fitted = apply_met(bl[todo], regressors[todo], coef[todo], keep_level=keep_level)  # eqs. 3 and 4
+    bl = cubes["pm25_bl"].reshape(n_time, -1)[:, todo].T.astype(np.float64)
+    coef = np.stack([fields[f"coef_a{k}"].ravel()[todo] for k in range(n_coef)], axis=1).astype(np.float64)
+    rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
+                                        grid=grid)
+    regressors = apply_bilinear_rows(rows, index[todo], weight[todo])  # (todo, k, time): the IHS-area pixels only
+    tem, fitted = apply_met(bl, regressors, coef, keep_level=keep_level)  # eqs. 3 and 4
     tem = restore_level(tem, fields["short_term_mean"].ravel()[todo].astype(np.float64), keep_level)
     mlr_flat = cubes["pm25_bl_mlr"].reshape(n_time, -1)
     tem_flat = cubes["pm25_bl_tem"].reshape(n_time, -1)

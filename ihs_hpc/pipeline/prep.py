@@ -124,7 +124,7 @@ def run_prep(config: RunConfig, client, echo) -> dict:
                               variogram=config["prep.variogram"], variogram_cells=config["prep.variogram_cells"],
                               fill_mask=analysed, original=(cubes, "pm25"), desc="prep kriging days")
     merge_cube(out, "pm25_clean", out, "pm25", grid, tile_size, fills, desc="prep merge",
-               extra=partial(time_fill_extra, analysed=analysed))
+               extra=partial(time_fill_extra, analysed=analysed), client=client)
     table = pd.DataFrame(infos)
     table.insert(0, "date", pd.to_datetime(source.time.values[table["day"].to_numpy()]).strftime("%Y-%m-%d"))
     table["n_removed"] = table["n_missing"] - table["n_missing_input"]

@@ -90,6 +90,9 @@ def run_pipeline(config: RunConfig, client=None, *, stages=None, echo=print, rer
 
         raise ConfigError(f"unknown stage(s) {unknown}; stages are {list(STAGE_NAMES)}")
     config.run_dir.mkdir(parents=True, exist_ok=True)
+    from ..malloc import reuse_freed_memory
+
+    reuse_freed_memory(config["cluster.reuse_freed_mb"])  # stages that run here reuse freed memory too
     with (RunLock(config.run_dir, echo=echo) if lock else contextlib.nullcontext()):
         plan = plan_run(config, selected, rerun_changed=rerun_changed)
         for note in plan.notes:

@@ -1,10 +1,13 @@
 """Stage 2 (seed 000 §2.3.3): STL baselines, regression on meteorological baselines, ``pm25_bl_tem``.
 
 1. Meteorological baselines (trend + seasonal, eq. 2) on the native 0.1° grid, one task per met tile.
-2. Per analysis tile, one task: the PM2.5 baseline of every pixel (eq. 2, one GEMM with the cached
-   STL operator when ``robust`` is false), the six met baselines interpolated bilinearly to the
-   tile's pixels on the fly (exact: interpolation commutes with non-robust STL), the regression
-   (eq. 3) and the met-removed baseline ``pm25_bl_tem = pm25_bl − pm25_bl_mlr`` (eq. 4).
+2. Per analysis tile, one task, in chunks of pixels (:func:`~ihs_hpc.ops.met_removal.remove_met_block`):
+   the PM2.5 baseline of every pixel (eq. 2, one GEMM with the cached STL operator when ``robust`` is
+   false), the six met baselines interpolated bilinearly to the pixels as they are fitted (exact:
+   interpolation commutes with non-robust STL; the met windows come from decoded chunks kept per
+   process, :mod:`ihs_hpc.io.chunk_cache`), the regression (eq. 3) and the met-removed baseline
+   ``pm25_bl_tem = pm25_bl − pm25_bl_mlr`` (eq. 4). With ``keep_level`` (default) ``pm25_bl_tem`` keeps
+   the mean of the pixel's series (:func:`~ihs_hpc.ops.met_removal.restore_level`).
 
 Where eq. 3 is fitted is ``stage2.met_fit``: ``pixel`` fits every pixel on its own series (the paper
 taken literally); ``background`` (default) fits where no IHS is active and carries the coefficients
@@ -18,7 +21,8 @@ least as large as the number of years (e.g. 11 for 2012–2021) makes the season
 the same every year (R's ``s.window = "periodic"`` in the limit).
 
 Writes ``stage2.zarr``: ``met_bl_<var>`` on the met grid; ``pm25_bl``, ``pm25_bl_mlr``, ``pm25_bl_tem``
-cubes; ``coef_a0`` (intercept) … ``coef_a6``, ``r2``, ``met_fit_source`` and ``met_fit_days`` maps; the
+cubes; ``coef_a0`` (intercept) … ``coef_a6``, ``r2``, ``short_term_mean``, ``met_fit_source`` and
+``met_fit_days`` maps; the
 mode in the root attribute ``met_fit``. Tiles already recorded are skipped.
 """
 from __future__ import annotations
@@ -35,12 +39,13 @@ from ..grid import Grid
 from ..errors import StoreError
 from ..io.cube import (VarSpec, create_store, cube_spec, is_recorded, map_spec, mark_complete, met_spec, open_store, pending_tiles,
                        publish, read_region, read_tile, write_tile)
-from ..ops.interp import apply_bilinear, bilinear_weights
-from ..ops.mlr import remove_met
+from ..io.chunk_cache import read_region_cached
+from ..ops.interp import bilinear_weights
+from ..ops.met_removal import MetRemovalBlock, remove_met_block, warm
 from ..ops.stl import stl_baseline
-from ..ops.stl_operator import get_stl_operator
+from ..ops.stl_operator import ensure_stl_operator
 from ..ops.timefill import fill_time_gaps
-from .executor import map_tiles
+from .executor import map_tiles, warm_workers
 from .inputs import input_store, pm25_store
 from .met_fit import FIT_NONE, FIT_OWN, SOURCE_MEANING
 
@@ -85,66 +90,62 @@ def met_baseline_tile(tile, *, cubes: Path, out: Path, variables: tuple[str, ...
     write_tile(out, tile, blocks, record="met_" + tile.name)
 
 
-def tile_baseline(tile, *, pm25_source: Path, settings: dict, grid: Grid, pm25_var: str = "pm25"):
-    """The PM2.5 baseline (eq. 2) of every pixel of one tile: ``(pm25_bl (pixels, time), analysed (pixels,),
-    short_term_mean (pixels,))``, the last the mean over the record of the short-term component ``R`` of
-    eq. 1 (series minus baseline), which a finite record's STL leaves non-zero.
+def tile_series(tile, *, pm25_source: Path, grid: Grid, pm25_var: str = "pm25") -> tuple[np.ndarray, np.ndarray]:
+    """The PM2.5 series of one tile, time-major ``(time, pixels)`` as stored, and which pixels are analysed.
 
-    Pixels with no value on any day (masked out by prep) stay NaN; a pixel with only some days
+    Pixels with no value on any day (masked out by prep) are not analysed; a pixel with only some days
     missing is an error (prep fills every gap).
     """
     pm25 = read_tile(pm25_source, tile, [pm25_var])[pm25_var]
     n_time, ny, nx = pm25.shape
-    series = pm25.reshape(n_time, -1).T.astype(np.float64)
+    series = pm25.reshape(n_time, -1)  # time-major; the chunks of remove_met_block take pixel columns
     valid = np.isfinite(series)
-    analysed = valid.any(axis=1)
-    partial_gaps = analysed & ~valid.all(axis=1)
+    analysed = valid.any(axis=0)
+    partial_gaps = analysed & ~valid.all(axis=0)
+    del valid
     if partial_gaps.any():
         row, col = np.unravel_index(int(np.flatnonzero(partial_gaps)[0]), (ny, nx))
         raise StoreError(
             f"{pm25_source}: variable {pm25_var!r} has {int(partial_gaps.sum())} pixel series with missing days in "
             f"tile {tile.name} (first: lat {grid.lat[tile.rows][row]:.3f}, lon {grid.lon[tile.cols][col]:.3f}); "
             f"stage 2 needs complete series: enable prep (prep.enabled: true), which fills every gap")
-    pm25_bl = np.full_like(series, np.nan)
-    short_term_mean = np.full(series.shape[0], np.nan)
-    if analysed.any():
-        pm25_bl[analysed] = stl_baseline(series[analysed], **settings)  # eq. 2
-        short_term_mean[analysed] = (series[analysed] - pm25_bl[analysed]).mean(axis=1)
-    return pm25_bl, analysed, short_term_mean
+    return series, analysed
 
 
-def restore_level(bl_tem: np.ndarray, short_term_mean: np.ndarray, keep_level: bool) -> np.ndarray:
-    """``keep_level``: ``pm25_bl_tem`` keeps the mean of the pixel's PM2.5 series — the regression's mean
-    (added back by :func:`~ihs_hpc.ops.mlr.remove_met`) and the mean the STL short-term component
-    took with it."""
-    if keep_level:
-        bl_tem = bl_tem + short_term_mean[:, None]
-    return bl_tem
+def tile_met_rows(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray,
+                  grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The met baselines around a tile and the bilinear weights of its cell centres in them.
 
-
-def tile_regressors(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray,
-                    grid: Grid) -> np.ndarray:
-    """The met baselines interpolated bilinearly to the tile's cell centres: ``(pixels, k, time)``."""
+    Returns ``rows (k, cells, time)`` (one met cell's series per row, the window around the tile + 1 cell)
+    and ``index, weight (pixels, 4)`` (:func:`~ihs_hpc.ops.interp.bilinear_weights`): a pixel's regressors
+    are :func:`~ihs_hpc.ops.interp.apply_bilinear_rows` of them, or never stored
+    (:func:`~ihs_hpc.ops.mlr.mlr_bilinear`).
+    """
     lat, lon = grid.lat[tile.rows], grid.lon[tile.cols]
     r0 = max(int(np.searchsorted(-met_lat, -lat.max(), side="right")) - 2, 0)
     r1 = min(int(np.searchsorted(-met_lat, -lat.min(), side="left")) + 2, len(met_lat))
     c0 = max(int(np.searchsorted(met_lon, lon.min(), side="right")) - 2, 0)
     c1 = min(int(np.searchsorted(met_lon, lon.max(), side="left")) + 2, len(met_lon))
     index, weight = bilinear_weights(met_lat[r0:r1], met_lon[c0:c1], lat, lon)
-    group = zarr.open_group(out, mode="r")
-    regressors = None
-    for k, var in enumerate(variables):
-        window = np.asarray(read_region(group[f"met_bl_{var}"], (slice(None), slice(r0, r1), slice(c0, c1)),
-                                        store=out, name=f"met_bl_{var}", where=f"around tile {tile.name}"),
-                            dtype=np.float64)
-        if regressors is None:
-            regressors = np.empty((len(lat) * len(lon), len(variables), window.shape[0]))
-        regressors[:, k, :] = apply_bilinear(window, index, weight).T
-    return regressors
+    met_rows = []
+    for var in variables:
+        # decoded met chunks are kept in this process: neighbouring tiles read the same ones (io.chunk_cache)
+        window = read_region_cached(out, f"met_bl_{var}", (slice(None), slice(r0, r1), slice(c0, c1)))
+        met_rows.append(window.reshape(window.shape[0], -1).T)  # one met cell's series per row
+    return np.stack(met_rows), index, weight
 
 
-def _cube(a: np.ndarray, shape) -> np.ndarray:
-    return a.T.reshape((a.shape[1],) + tuple(shape)).astype(np.float32)
+def block_outputs(tile, result: MetRemovalBlock) -> dict:
+    """The tile's arrays of a :class:`~ihs_hpc.ops.met_removal.MetRemovalBlock`: cubes, coefficient maps,
+    ``r2`` and ``short_term_mean``."""
+    ny, nx = tile.shape
+    n_time = result.pm25_bl.shape[0]
+    blocks = {name: getattr(result, name).reshape(n_time, ny, nx) for name in ("pm25_bl", "pm25_bl_mlr", "pm25_bl_tem")}
+    blocks["r2"] = result.r2.reshape(ny, nx)
+    blocks["short_term_mean"] = result.short_term_mean.reshape(ny, nx)
+    for k in range(result.coef.shape[-1]):
+        blocks[f"coef_a{k}"] = result.coef[:, k].reshape(ny, nx)
+    return blocks
 
 
 def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...], settings: dict,
@@ -152,21 +153,17 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
               pm25_var: str = "pm25") -> None:
     """``met_fit: pixel`` — baseline, per-pixel regression and met removal for one analysis tile.
 
-    The paper's method taken literally (seed 000 §2.3.3): eq. 3 fitted on every pixel's own series.
+    The paper's method taken literally (seed 000 §2.3.3): eq. 3 fitted on every pixel's own series, in
+    chunks of pixels (:func:`~ihs_hpc.ops.met_removal.remove_met_block`).
     """
-    pm25_bl, _, short_term_mean = tile_baseline(tile, pm25_source=pm25_source, settings=settings, grid=grid,
-                                                pm25_var=pm25_var)
-    regressors = tile_regressors(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon, grid=grid)
-    pm25_bl_tem, fit = remove_met(pm25_bl, regressors, keep_level=keep_level)  # eqs. 3 and 4
-    pm25_bl_tem = restore_level(pm25_bl_tem, short_term_mean, keep_level)
-    shape = tile.shape
-    blocks = {"pm25_bl": _cube(pm25_bl, shape), "pm25_bl_mlr": _cube(fit.fitted, shape),
-              "pm25_bl_tem": _cube(pm25_bl_tem, shape), "r2": fit.r2.reshape(shape).astype(np.float32),
-              "short_term_mean": short_term_mean.reshape(shape).astype(np.float32),
-              "met_fit_source": np.where(np.isfinite(fit.r2), FIT_OWN, FIT_NONE).reshape(shape).astype(np.int8),
-              "met_fit_days": np.where(np.isfinite(fit.r2), pm25_bl.shape[1], 0).reshape(shape).astype(np.int32)}
-    for k in range(fit.coef.shape[-1]):
-        blocks[f"coef_a{k}"] = fit.coef[:, k].reshape(shape).astype(np.float32)
+    series, _ = tile_series(tile, pm25_source=pm25_source, grid=grid, pm25_var=pm25_var)
+    rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
+                                        grid=grid)
+    result = remove_met_block(series, rows, index, weight, keep_level=keep_level, **settings)  # eqs. 2-4
+    blocks = block_outputs(tile, result)
+    fitted = np.isfinite(result.r2).reshape(tile.shape)
+    blocks["met_fit_source"] = np.where(fitted, FIT_OWN, FIT_NONE).astype(np.int8)
+    blocks["met_fit_days"] = np.where(fitted, series.shape[0], 0).astype(np.int32)
     write_tile(out, tile, blocks)
 
 
@@ -219,9 +216,11 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
                         "keep_level": bool(config["stage2.keep_level"]), "met_fit": mode,
                         "source": str(cubes), "pm25_source": str(pm25_source), **stamp(config, "stage2")})
     n_time = source.sizes["time"]
-    # build (or load) the STL operator once here so workers find it cached on disk
+    # build the STL operator once here (unless cached on disk) so workers find it there; and let every worker
+    # load it, and its kernels, while the met baselines run on one of them (ihs_hpc.ops.met_removal.warm)
     if not settings.get("robust"):
-        get_stl_operator(n_time, **settings)
+        ensure_stl_operator(n_time, **settings)
+    warming = warm_workers(client, partial(warm, n_time, settings, len(variables)))
 
     met_tiles = pending_tiles(out, met_grid.tiles(tile_size), prefix="met_")
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
@@ -257,6 +256,7 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
         tiles = pending_tiles(out, grid.tiles(tile_size), prefix=met_fit.APPLY_PREFIX)
         map_tiles(partial(met_fit.apply_tile, keep_level=keep_level, **common), tiles, client,
                   desc="stage2 IHS-area tiles", done=partial(is_recorded, out, prefix=met_fit.APPLY_PREFIX))
+    del warming
     group = zarr.open_group(out, mode="r")
     met_filled = {var: int(group[f"met_filled_{var}"][:].sum()) for var in variables}
     if fit_counts is None:

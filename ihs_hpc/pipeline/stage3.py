@@ -74,7 +74,7 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
                               desc="stage3 kriging days")
 
     merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes,
-               extra=partial(ihs_related, stage2=stage2, areas=holes), desc="stage3 merge")
+               extra=partial(ihs_related, stage2=stage2, areas=holes), desc="stage3 merge", client=client)
     n_fallback = sum(1 for i in infos if i.get("fallback"))
     shutil.rmtree(out / FILLS_DIR, ignore_errors=True)  # merged: the per-block fills are no longer needed
     mark_complete(out, fallback_days=n_fallback)
