@@ -90,7 +90,8 @@ def run_child(args) -> dict:
 
     from ihs_hpc.grid import Grid
     from ihs_hpc.io.cube import open_store
-    from ihs_hpc.io.ingest import _batch_days, ingest_pm25
+    from ihs_hpc.io.ingest import ingest_pm25
+    from ihs_hpc.io.rechunk import days_per_batch
 
     import netCDF4  # noqa: F401 - imported before the baseline, like every library the ingest uses
     import dask.array  # noqa: F401
@@ -149,7 +150,7 @@ def run_child(args) -> dict:
     assert np.all(np.isnan(masked)), "65535 cells not masked"
     cube_mb = args.days * grid.size * 4 / 2**20
     files_mb = sum(p.stat().st_size for p in sorted(Path(args.data).glob("CHAP_*.nc"))[:args.days]) / 2**20
-    batch = _batch_days(args.days, grid.size * 4, args.batch_days, args.memory_mb)
+    batch = days_per_batch(args.days, grid.size * 4, args.batch_days, args.memory_mb)
     pass1_model = batch * grid.size * 4 / 2**20
     pass2_model = args.days * args.tile_size**2 * 4 / 2**20
     return {

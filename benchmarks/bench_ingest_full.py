@@ -49,7 +49,7 @@ def run_child(args) -> dict:
     import xarray as xr
     import zarr
 
-    from ihs_hpc.io.ingest import _batch_days, grid_from_config, ingest, memory_bound_mb
+    from ihs_hpc.io.ingest import grid_from_config, ingest, memory_bound_mb
 
     config = json.loads(Path(args.config).read_text())
     if args.memory_mb:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import requires_torch
 
+from ihs_hpc.ops import stl_apply
 from ihs_hpc.ops import stl_operator as so
 from ihs_hpc.ops.stl import stl, stl_baseline, stl_settings
 
@@ -87,14 +88,14 @@ def test_apply_outputs_and_shapes():
     x = _series((2, 3, 44), 4)
     ref = stl(x, 4, method="direct")
     for output, expected in [("baseline", ref.baseline), ("trend", ref.trend), ("seasonal", ref.seasonal)]:
-        got = so.apply_stl_operator(x, 4, output=output)
+        got = stl_apply.apply_stl_operator(x, 4, output=output)
         assert got.shape == x.shape
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.abs(x).max())
-    trend, seasonal = so.apply_stl_operator(x.tolist(), 4, output="trend_seasonal")
+    trend, seasonal = stl_apply.apply_stl_operator(x.tolist(), 4, output="trend_seasonal")
     np.testing.assert_allclose(trend, ref.trend, rtol=0, atol=1e-12 * np.abs(x).max())
     np.testing.assert_allclose(seasonal, ref.seasonal, rtol=0, atol=1e-12 * np.abs(x).max())
     with pytest.raises(ValueError, match="output must be one of"):
-        so.apply_stl_operator(x, 4, output="resid")
+        stl_apply.apply_stl_operator(x, 4, output="resid")
 
 
 def test_cache_written_then_hit(cache_dir):
@@ -207,11 +208,11 @@ def test_operator_input_errors():
     with pytest.raises(ValueError, match=r"n must be an integer >= 2 \* period = 10; got n=9"):
         so.baseline_operator(9, 5)
     with pytest.raises(ValueError, match="NaN in 1 of 2 series"):
-        so.apply_stl_operator(np.array([[1.0] * 20, [np.nan] * 20]), 5)
+        stl_apply.apply_stl_operator(np.array([[1.0] * 20, [np.nan] * 20]), 5)
     with pytest.raises(ValueError, match="backend must be one of"):
-        so.apply_stl_operator(np.zeros((1, 20)), 5, backend="cupy")
+        stl_apply.apply_stl_operator(np.zeros((1, 20)), 5, backend="cupy")
     with pytest.raises(ValueError, match="needs backend='torch'"):
-        so.apply_stl_operator(np.zeros((1, 20)), 5, backend="numpy", device="cuda")
+        stl_apply.apply_stl_operator(np.zeros((1, 20)), 5, backend="numpy", device="cuda")
     with pytest.raises(ValueError, match="component must be"):
         so.get_stl_operator(20, 5).matrix("resid")
 
@@ -221,13 +222,13 @@ def test_torch_backend_request():
     x = _series((2, 20), 5)
     if importlib.util.find_spec("torch") is None:
         with pytest.raises(ImportError, match="needs PyTorch"):
-            so.apply_stl_operator(x, 5, backend="torch")
+            stl_apply.apply_stl_operator(x, 5, backend="torch")
         with pytest.raises(ImportError, match="needs PyTorch"):
-            so.apply_stl_operator(x, 5, device="cpu")
-        np.testing.assert_array_equal(so.apply_stl_operator(x, 5), so.apply_stl_operator(x, 5, backend="numpy"))
+            stl_apply.apply_stl_operator(x, 5, device="cpu")
+        np.testing.assert_array_equal(stl_apply.apply_stl_operator(x, 5), stl_apply.apply_stl_operator(x, 5, backend="numpy"))
     else:
-        np.testing.assert_allclose(so.apply_stl_operator(x, 5, backend="torch", device="cpu"),
-                                   so.apply_stl_operator(x, 5, backend="numpy"), rtol=0, atol=1e-12 * np.abs(x).max())
+        np.testing.assert_allclose(stl_apply.apply_stl_operator(x, 5, backend="torch", device="cpu"),
+                                   stl_apply.apply_stl_operator(x, 5, backend="numpy"), rtol=0, atol=1e-12 * np.abs(x).max())
 
 
 @requires_torch
@@ -236,13 +237,13 @@ def test_torch_matches_numpy(n, settings):
     import torch
 
     x = _series((3, n), 5)
-    ref = so.apply_stl_operator(x, 5, output="trend_seasonal", backend="numpy", **settings)
+    ref = stl_apply.apply_stl_operator(x, 5, output="trend_seasonal", backend="numpy", **settings)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
-        got = so.apply_stl_operator(x, 5, output="trend_seasonal", backend="torch", device=device, **settings)
+        got = stl_apply.apply_stl_operator(x, 5, output="trend_seasonal", backend="torch", device=device, **settings)
         for a, b in zip(got, ref):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(x).max())
-        bl = so.apply_stl_operator(x, 5, backend="torch", device=device, **settings)
+        bl = stl_apply.apply_stl_operator(x, 5, backend="torch", device=device, **settings)
         np.testing.assert_allclose(bl, ref[0] + ref[1], rtol=0, atol=1e-12 * np.abs(x).max())
 
 

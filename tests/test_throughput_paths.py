@@ -259,7 +259,7 @@ def test_local_workers_keep_freed_memory():
 
 
 def test_operator_backend_auto_does_not_import_torch_without_a_gpu():
-    from ihs_hpc.ops.stl_operator import GPU_DEVICE_FILES
+    from ihs_hpc.ops.stl_apply import GPU_DEVICE_FILES
 
     if any(os.path.exists(p) for p in GPU_DEVICE_FILES):
         pytest.skip("this machine has a GPU driver: auto may use torch there")

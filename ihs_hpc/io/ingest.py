@@ -102,7 +102,7 @@ from .cube import VarSpec, create_store, is_complete, map_spec, mark_complete, m
 from .errors import IngestError, IngestWarning
 # the configuration checks and the rechunk live in their own modules; their public names stay importable here
 from .ingest_config import renamed_options, check_config, grid_from_config, input_files  # noqa: F401
-from .rechunk import Progress, _batch_days, memory_bound_mb, write_daily_cube  # noqa: F401
+from .rechunk import Progress, memory_bound_mb, write_daily_cube  # noqa: F401  (memory_bound_mb re-exported)
 
 MET_RES = 0.1
 

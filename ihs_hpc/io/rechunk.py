@@ -64,7 +64,9 @@ class _Bar:
 
 
 # ---------------------------------------------------------------------------------------------- rechunk
-def _batch_days(n_days: int, bytes_per_day: int, batch_days, memory_mb) -> int:
+def days_per_batch(n_days: int, bytes_per_day: int, batch_days, memory_mb) -> int:
+    """Days per pass-1 batch: ``batch_days`` when given (at most ``n_days``), else as many as ``memory_mb``
+    holds (a day costs ``bytes_per_day`` twice), between 1 and 128."""
     if batch_days is not None:
         b = int(batch_days)
         if b < 1:
@@ -158,7 +160,7 @@ def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, rec
     todo = pending_tiles(store, tiles, prefix=record_prefix)
     n = len(source.days)
     names = list(source.variables)
-    batch = _batch_days(n, source.nbytes_per_day, batch_days, memory_mb)
+    batch = days_per_batch(n, source.nbytes_per_day, batch_days, memory_mb)
     stats = {"days": n, "batch_days": batch, "variables": names, "pass1_s": 0.0, "pass2_s": 0.0,
              "bytes": n * grid.size * 4 * len(names)}
     if not todo:

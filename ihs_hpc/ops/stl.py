@@ -31,7 +31,7 @@ import dataclasses
 
 import numpy as np
 
-from ihs_hpc.ops import stl_operator
+from ihs_hpc.ops import stl_apply, stl_operator
 from ihs_hpc.ops.stl_core import STLSettings, as_series_batch, stl_direct, stl_settings
 
 __all__ = ["STLSettings", "STLResult", "stl_settings", "stl", "stl_baseline", "stl_direct"]
@@ -107,12 +107,12 @@ seasonal_jump, trend_jump, low_pass_jump, inner_iter, outer_iter
         it pays (cached, or at least ``N / 8`` series), else the kernel.
     backend : {"auto", "numpy", "torch"}
         Matrix-product backend of the operator path (see
-        :func:`ihs_hpc.ops.stl_operator.apply_stl_operator`).
+        :func:`ihs_hpc.ops.stl_apply.apply_stl_operator`).
     device : str, optional
         Torch device of the operator path (default: CUDA when available).
     precision : {"float64", "float32"}
         Arithmetic of the operator path's products (float32: faster, error about 1e-6 of the series'
-        scale; see :data:`ihs_hpc.ops.stl_operator.PRECISIONS`). The direct kernel is always float64.
+        scale; see :data:`ihs_hpc.ops.stl_apply.PRECISIONS`). The direct kernel is always float64.
 
     Returns
     -------
@@ -144,7 +144,7 @@ seasonal_jump, trend_jump, low_pass_jump, inner_iter, outer_iter
     chosen = _choose_method(method, settings, n, n_series)
     if chosen == "operator":
         op = stl_operator.operator_for(n, settings)
-        trend_, season_ = stl_operator.apply_operator_batch(op, batch, "trend_seasonal", backend, device,
+        trend_, season_ = stl_apply.apply_operator_batch(op, batch, "trend_seasonal", backend, device,
                                                                   precision)
         weights = np.ones_like(batch)
     else:
@@ -193,7 +193,7 @@ def stl_baseline(x, period, *, method="auto", backend="auto", device=None, preci
     chosen = _choose_method(method, resolved, n, n_series)
     if chosen == "operator":
         op = stl_operator.operator_for(n, resolved)
-        baseline = stl_operator.apply_operator_batch(op, batch, "baseline", backend, device, precision)
+        baseline = stl_apply.apply_operator_batch(op, batch, "baseline", backend, device, precision)
     else:
         trend_, season_, _ = stl_direct(batch, resolved)
         baseline = trend_ + season_

@@ -19,15 +19,13 @@ Caching: on disk in ``$IHS_CACHE_DIR/stl_operators/`` (default
 all settings and a format version, written atomically (temp file + ``os.replace``); and
 in memory (LRU, :data:`MEMORY_CACHE_BYTES`).
 
-Products: numpy (BLAS) by default; torch when requested or when it is importable and a
-CUDA device is present (``backend="auto"``), on ``device`` (default CUDA if available).
+Applying an operator to a batch (numpy or torch, float64 or float32): :mod:`ihs_hpc.ops.stl_apply`.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import tempfile
@@ -36,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ihs_hpc.ops.stl_core import STLSettings, as_series_batch, stl_direct, stl_settings
+from ihs_hpc.ops.stl_core import STLSettings, stl_direct, stl_settings
 
 __all__ = [
     "STLOperator",
@@ -44,12 +42,10 @@ __all__ = [
     "ensure_stl_operator",
     "stl_operators",
     "baseline_operator",
-    "apply_stl_operator",
     "operator_pays",
     "operator_for",
-    "apply_operator_batch",
+    "linear_settings",
     "operator_cache_dir",
-    "PRECISIONS",
     "operator_cache_info",
     "clear_operator_cache",
 ]
@@ -65,10 +61,6 @@ MAX_AUTO_N = 8192
 #: Impulses per kernel call while building (bounds the build's memory).
 BUILD_CHUNK = 512
 OUTPUTS = ("baseline", "trend", "seasonal", "trend_seasonal")
-BACKENDS = ("auto", "numpy", "torch")
-#: arithmetic of the operator products: float64 (the pipeline's), or float32 (about twice the speed on a
-#: CPU, far more on most GPUs; error against float64 measured by benchmarks/bench_stl.py)
-PRECISIONS = ("float64", "float32")
 
 _lock = threading.RLock()
 _memory: "collections.OrderedDict[str, STLOperator]" = collections.OrderedDict()
@@ -189,14 +181,23 @@ class STLOperator:
         full[rows.shape[0]:] = rows[:m][::-1, ::-1]
         return np.ascontiguousarray(full.T)
 
-    def factors(self, output: str):
-        """Matrices applied to a batch for ``output`` (cached).
+    def factors(self, output: str, precision: str = "float64"):
+        """Matrices applied to a batch for ``output`` (cached), in the arithmetic of ``precision``.
 
         Symmetric: ``(even, odd)`` with ``[x_f + x_b, x_mid] @ even`` and
         ``(x_f - x_b) @ odd`` (``x_f`` the first ``n // 2`` values, ``x_b`` the last ones
         reversed); ``trend_seasonal`` stacks trend and seasonal columns. Otherwise ``(rows,)``
-        with ``out = X @ rows``.
+        with ``out = X @ rows``. float32 copies are cached beside the float64 ones.
         """
+        if precision != "float64":
+            key = f"{output}:{precision}"
+            with _lock:
+                cached = self._factors.get(key)
+            if cached is None:
+                cached = tuple(f.astype(precision) for f in self.factors(output))
+                with _lock:
+                    self._factors[key] = cached
+            return cached
         with _lock:
             cached = self._factors.get(output)
             if cached is not None:
@@ -211,6 +212,19 @@ class STLOperator:
             self._factors[output] = result
             _trim()
         return result
+
+    def torch_factors(self, output: str, device, precision: str = "float64"):
+        """:meth:`factors` as torch tensors on ``device`` in ``precision`` (cached per output, device, precision)."""
+        import torch
+
+        key = (output, str(device), precision)
+        with _lock:
+            mats = self._torch.get(key)
+        if mats is None:
+            mats = tuple(torch.from_numpy(f).to(device, getattr(torch, precision)) for f in self.factors(output))
+            with _lock:
+                self._torch[key] = mats
+        return mats
 
     def _split(self, rows: np.ndarray):
         if not self.symmetric:
@@ -290,7 +304,7 @@ def _remember(key: str, op: STLOperator) -> None:
     _trim()
 
 
-def _linear_settings(period, settings_kwargs) -> STLSettings:
+def linear_settings(period, settings_kwargs) -> STLSettings:
     settings = stl_settings(period, **settings_kwargs)
     if not settings.is_linear:
         raise ValueError("the STL operator exists only for the linear (non-robust) STL, i.e. outer_iter == 0 "
@@ -351,7 +365,7 @@ def get_stl_operator(n, period, **settings) -> STLOperator:
     **settings
         :func:`ihs_hpc.ops.stl_core.stl_settings` keywords; must give ``outer_iter == 0``.
     """
-    resolved = _linear_settings(period, settings)
+    resolved = linear_settings(period, settings)
     return operator_for(_check_n(n, resolved.period), resolved)
 
 
@@ -361,7 +375,7 @@ def ensure_stl_operator(n, period, **settings) -> None:
     What a driver calls before its workers each need the operator: they load it from the disk cache; the
     driver itself keeps no copy (loading one costs a few tenths of a second and ~200 MB for ten years).
     """
-    resolved = _linear_settings(period, settings)
+    resolved = linear_settings(period, settings)
     n = _check_n(n, resolved.period)
     key = operator_key(n, resolved)
     if all(_component_path(key, c).is_file() for c in ("trend", "seasonal")):
@@ -409,187 +423,3 @@ def operator_pays(n: int, n_series: int, settings: STLSettings) -> bool:
     if _component_path(key, "trend").is_file() and _component_path(key, "seasonal").is_file():
         return True
     return n_series >= n / 8
-
-
-# --------------------------------------------------------------------------- applying
-def _torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
-
-
-def _resolve_backend(backend: str, device) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got backend={backend!r}")
-    if backend == "numpy":
-        if device is not None:
-            raise ValueError(f"device={device!r} needs backend='torch' (or 'auto' with torch installed)")
-        return "numpy"
-    if backend == "torch":
-        if not _torch_available():
-            raise ImportError("backend='torch' needs PyTorch, which is not installed")
-        return "torch"
-    if not _torch_available():
-        if device is not None:
-            raise ImportError(f"device={device!r} needs PyTorch, which is not installed")
-        return "numpy"
-    if device is not None:
-        return "torch"
-    if not _gpu_possible():
-        return "numpy"
-    import torch
-
-    return "torch" if torch.cuda.is_available() else "numpy"
-
-
-#: device files present on a machine with an NVIDIA (CUDA) or AMD (ROCm) GPU driver loaded
-GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/kfd")
-
-
-def _gpu_possible() -> bool:
-    """Whether ``backend="auto"`` needs to ask torch for a GPU: torch already imported, or a GPU driver's
-    device file exists. Without either, importing torch only to learn there is no GPU costs each worker
-    process seconds and hundreds of MB (measured: 4 s of a demo stage 2)."""
-    import sys
-
-    return "torch" in sys.modules or any(os.path.exists(p) for p in GPU_DEVICE_FILES)
-
-
-def _factors_in(op: STLOperator, output: str, precision: str):
-    """``op.factors(output)`` in the arithmetic of ``precision`` (float32 copies cached beside them)."""
-    factors = op.factors(output)
-    if precision == "float64":
-        return factors
-    key = f"{output}:{precision}"
-    with _lock:
-        cached = op._factors.get(key)
-    if cached is None:
-        cached = tuple(f.astype(precision) for f in factors)
-        with _lock:
-            op._factors[key] = cached
-    return cached
-
-
-def _apply_numpy(op: STLOperator, batch: np.ndarray, output: str, precision: str = "float64") -> np.ndarray:
-    factors = _factors_in(op, output, precision)
-    batch = batch.astype(precision, copy=False)
-    if not op.symmetric:
-        return batch @ factors[0]
-    even, odd = factors
-    n, m = op.n, op.n // 2  # n >= 4, so m >= 2
-    h = even.shape[0]
-    width = 2 if output == "trend_seasonal" else 1
-    head = batch[:, :m]
-    tail = batch[:, n - 1:n - 1 - m:-1]
-    ev = np.empty((batch.shape[0], h), dtype=batch.dtype)
-    np.add(head, tail, out=ev[:, :m])
-    if h > m:
-        ev[:, m] = batch[:, m]
-    g = ev @ even
-    v = (head - tail) @ odd
-    out = np.empty((batch.shape[0], width * n), dtype=batch.dtype)
-    for c in range(width):
-        dst = out[:, c * n:(c + 1) * n]
-        gc = g[:, c * h:(c + 1) * h]
-        vc = v[:, c * m:(c + 1) * m]
-        np.add(gc[:, :m], vc, out=dst[:, :m])
-        np.subtract(gc[:, :m], vc, out=dst[:, n - 1:n - 1 - m:-1])
-        if h > m:
-            dst[:, m] = gc[:, m]
-    return out
-
-
-def _apply_torch(op: STLOperator, batch: np.ndarray, output: str, device, precision: str = "float64") -> np.ndarray:
-    import torch
-
-    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = getattr(torch, precision)
-    cache_key = (output, str(dev), precision)
-    with _lock:
-        mats = op._torch.get(cache_key)
-    if mats is None:
-        mats = tuple(torch.from_numpy(f).to(dev, dtype) for f in op.factors(output))
-        with _lock:
-            op._torch[cache_key] = mats
-    x = torch.from_numpy(batch).to(dev, dtype)
-    if not op.symmetric:
-        return (x @ mats[0]).cpu().numpy()
-    even, odd = mats
-    n, m = op.n, op.n // 2
-    h = even.shape[0]
-    width = 2 if output == "trend_seasonal" else 1
-    head = x[:, :m]
-    tail = torch.flip(x[:, n - m:], dims=(1,))
-    ev = head + tail
-    if h > m:
-        ev = torch.cat([ev, x[:, m:m + 1]], dim=1)
-    g = ev @ even
-    v = (head - tail) @ odd
-    pieces = []
-    for c in range(width):
-        gc = g[:, c * h:(c + 1) * h]
-        vc = v[:, c * m:(c + 1) * m]
-        mid = [gc[:, m:m + 1]] if h > m else []
-        pieces.append(torch.cat([gc[:, :m] + vc] + mid + [torch.flip(gc[:, :m] - vc, dims=(1,))], dim=1))
-    return torch.cat(pieces, dim=1).cpu().numpy()
-
-
-def apply_operator_batch(op: STLOperator, batch: np.ndarray, output: str = "baseline", backend: str = "auto",
-                         device=None, precision: str = "float64"):
-    """Apply ``op`` to a validated float64 (n_series, n) batch (internal fast path of :func:`apply_stl_operator`).
-
-    ``precision="float32"`` runs the products in single precision (operator and data rounded to float32);
-    the result comes back as float64 either way.
-    """
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}; got output={output!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}; got precision={precision!r}")
-    if batch.shape[1] != op.n:
-        raise ValueError(f"series length {batch.shape[1]} does not match the operator's n={op.n}")
-    chosen = _resolve_backend(backend, device)
-    if batch.shape[0] == 0:
-        res = np.empty((0, op.n * (2 if output == "trend_seasonal" else 1)))
-    elif chosen == "torch":
-        res = _apply_torch(op, batch, output, device, precision)
-    else:
-        res = _apply_numpy(op, batch, output, precision)
-    res = res.astype(np.float64, copy=False)
-    if output == "trend_seasonal":
-        return res[:, :op.n], res[:, op.n:]
-    return res
-
-
-def apply_stl_operator(x, period, *, output="baseline", backend="auto", device=None, precision="float64", **settings):
-    """Non-robust STL components of every series on the last axis of ``x`` by matrix products.
-
-    Parameters
-    ----------
-    x : array_like, shape (..., N)
-        Series (float32 / float64 / integers; computed in float64). No NaN.
-    period : int
-        Period of the seasonal component.
-    output : {"baseline", "trend", "seasonal", "trend_seasonal"}
-        What to return: ``T + S`` (eq. 2 of seed 000), one component, or both.
-    backend : {"auto", "numpy", "torch"}
-        ``"numpy"``: BLAS. ``"torch"``: torch on ``device``. ``"auto"``: torch when it is
-        importable and ``device`` is given or CUDA is available, else numpy.
-    device : str, optional
-        Torch device (default ``"cuda"`` when available, else ``"cpu"``).
-    precision : {"float64", "float32"}
-        Arithmetic of the products (:data:`PRECISIONS`); the result is float64 either way.
-    **settings
-        :func:`ihs_hpc.ops.stl_core.stl_settings` keywords; must give ``outer_iter == 0``.
-
-    Returns
-    -------
-    ndarray or tuple of ndarray
-        Shaped like ``x``, float64 (``(trend, seasonal)`` for ``"trend_seasonal"``).
-    """
-    resolved = _linear_settings(period, settings)
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
-    batch, lead, _ = as_series_batch(arr, resolved.period)
-    op = operator_for(batch.shape[1], resolved)
-    res = apply_operator_batch(op, batch, output, backend, device, precision)
-    shape = lead + (batch.shape[1],)
-    if isinstance(res, tuple):
-        return tuple(r.reshape(shape) for r in res)
-    return res.reshape(shape)
