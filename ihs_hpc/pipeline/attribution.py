@@ -19,7 +19,7 @@ from ..ops.attribution import (METHOD_ALONE, METHOD_NONE, fit_strengths, footpri
                                split_by_footprint)
 
 #: candidate footprint e-folding distances (km) when ``stats.attribution.decay_km`` is not set
-DECAY_CANDIDATES = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
+DECAY_CANDIDATES = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0)
 
 ATTRIBUTION_CSV = "ihs_attribution.csv"
 
@@ -33,21 +33,81 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
-def _active_designs(cluster, members, fp, operating_y):
-    """Pixels and (pixels × active sources) footprint design of one cluster in one year."""
-    active = [j for j in cluster if operating_y[j]]
-    if not active:
-        return active, np.zeros(0, np.int64), np.zeros((0, 0))
-    pix = np.unique(np.concatenate([members[j] for j in active]))
-    design = np.zeros((pix.size, len(active)))
-    for k, j in enumerate(active):
-        design[np.searchsorted(pix, members[j]), k] = fp[j]
-    return active, pix, design
+class _ClusterProblem:
+    """The per-year NNLS problems of one cluster of sources, for any per-source footprint decays."""
+
+    def __init__(self, cluster, members, flat, operating, lat, lon, src_row, src_col, nx):
+        self.cluster = cluster
+        self.members = members
+        self.flat = flat
+        self.operating = operating
+        self.geo = (lat, lon, src_row, src_col, nx)
+        self._fp: dict = {}
+        n_year = flat.shape[0]
+        self.years = []
+        for y in range(n_year):
+            active = [int(j) for j in cluster if operating[j, y]]
+            if not active:
+                self.years.append((active, np.zeros(0, np.int64), []))
+                continue
+            pix = np.unique(np.concatenate([members[j] for j in active]))
+            pix = pix[np.isfinite(flat[y, pix])]
+            rows = []
+            for j in active:
+                r = np.searchsorted(pix, members[j])
+                ok = r < pix.size
+                ok[ok] = pix[r[ok]] == members[j][ok]
+                rows.append((r[ok], np.flatnonzero(ok)))
+            self.years.append((active, pix, rows))
+
+    def footprint(self, j: int, length: float) -> np.ndarray:
+        if j not in self._fp:  # distances from the source, once
+            lat, lon, src_row, src_col, nx = self.geo
+            self._fp[j] = -np.log(footprints(lat, lon, src_row[[j]], src_col[[j]], [self.members[j]], nx, 1.0)[0])
+        return np.exp(-self._fp[j] / float(length))
+
+    def design(self, y: int, decay: dict) -> np.ndarray:
+        active, pix, rows = self.years[y]
+        out = np.zeros((pix.size, len(active)))
+        for k, (j, (r, ok)) in enumerate(zip(active, rows)):
+            out[r, k] = self.footprint(j, decay[j])[ok]
+        return out
+
+    def residual2(self, decay: dict) -> float:
+        """Σ over years of the squared residual of the NNLS fit of the footprints with these decays."""
+        from scipy.optimize import nnls
+
+        total = 0.0
+        for y, (active, pix, _) in enumerate(self.years):
+            if not active or pix.size == 0:
+                continue
+            _, res = nnls(self.design(y, decay), self.flat[y, pix])
+            total += res * res
+        return total
+
+    def fit_decay(self, candidates, refine: bool = True, max_evals: int = 4000) -> dict:
+        """A common decay (the candidate with the smallest residual, :meth:`residual2`), then, with
+        ``refine``, per-source decays minimising the residual by Powell's method over log L within the
+        candidates' range (:func:`scipy.optimize.minimize`)."""
+        from scipy.optimize import minimize
+
+        keys = [int(j) for j in self.cluster]
+        best = min(candidates, key=lambda L: self.residual2({j: L for j in keys}))
+        decay = {j: float(best) for j in keys}
+        if not refine:
+            return decay
+        lo, hi = np.log(min(candidates)), np.log(max(candidates))
+        result = minimize(lambda x: self.residual2(dict(zip(keys, np.exp(x)))), np.full(len(keys), np.log(best)),
+                          method="Powell", bounds=[(lo, hi)] * len(keys),
+                          options={"xtol": 1e-3, "ftol": 1e-6, "maxfev": max_evals})
+        if result.fun < self.residual2(decay):
+            decay = dict(zip(keys, (float(v) for v in np.exp(result.x))))
+        return decay
 
 
 def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col, lat, lon, operating: np.ndarray,
                      years, ihs_ids, decay_km=None, min_unique: float = 0.05,
-                     candidates=DECAY_CANDIDATES) -> pd.DataFrame:
+                     candidates=DECAY_CANDIDATES, refine_decay: bool = True) -> pd.DataFrame:
     """Split each year's ``pm25_ihs`` map among the sources of every overlap cluster.
 
     Parameters
@@ -62,9 +122,10 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
         Grid coordinates.
     operating : (n, n_years) bool
         Operating flags aligned to ``years``.
-    decay_km : float, optional
-        Footprint e-folding distance; None: chosen per cluster among ``candidates`` by the smallest
-        NNLS residual over all years.
+    decay_km : float or (n,) array, optional
+        Footprint e-folding distance(s); None: fitted per cluster (:meth:`_ClusterProblem.fit_decay`:
+        a common value among ``candidates`` by the smallest NNLS residual over all years, then per
+        source with ``refine_decay``).
     min_unique : float
         Threshold of :func:`~ihs_hpc.ops.attribution.unique_fraction` below which a source is fitted
         jointly with the others it cannot be told from (flagged ``equal_strength``).
@@ -79,6 +140,8 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
     n = len(members)
     members = [np.asarray(m, dtype=np.int64) for m in members]
     operating = np.asarray(operating, dtype=bool)
+    src_row, src_col = np.asarray(src_row), np.asarray(src_col)
+    fixed = None if decay_km is None else np.broadcast_to(np.asarray(decay_km, dtype=np.float64), (n,))
     clusters = overlap_clusters(members, ny * nx)
     own = np.full((n, n_year), np.nan)
     area_mean = np.full((n, n_year), np.nan)
@@ -91,43 +154,39 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
         cluster_of[cluster] = ci
         cluster_size[cluster] = cluster.size
         for j in cluster:
-            with np.errstate(invalid="ignore"):
-                area_mean[j] = np.nanmean(flat[:, members[j]], axis=1) if members[j].size else np.nan
+            if members[j].size:
+                with np.errstate(invalid="ignore"):
+                    import warnings
 
-        def designs(length, cluster=cluster):
-            fp = dict(zip(cluster, footprints(lat, lon, src_row[cluster], src_col[cluster],
-                                              [members[j] for j in cluster], nx, length)))
-            out = []
-            for y in range(n_year):
-                active, pix, design = _active_designs(cluster, members, fp, operating[:, y])
-                ok = np.isfinite(flat[y, pix]) if pix.size else np.zeros(0, bool)
-                out.append((active, pix[ok], design[ok], fp))
-            return out
-
-        if decay_km is None and cluster.size > 1:
-            length = _best_decay(flat, designs, candidates)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        area_mean[j] = np.nanmean(flat[:, members[j]], axis=1)
+        problem = _ClusterProblem(cluster, members, flat, operating, lat, lon, src_row, src_col, nx)
+        if fixed is not None:
+            decay = {int(j): float(fixed[j]) for j in cluster}
+        elif cluster.size > 1:
+            decay = problem.fit_decay(candidates, refine=refine_decay)
         else:
-            length = float(decay_km if decay_km is not None else candidates[len(candidates) // 2])
-        decay_used[cluster] = length
-        for y, (active, pix, design, fp) in enumerate(designs(length)):
+            decay = {int(j): float("nan") for j in cluster}
+        for j in cluster:
+            decay_used[j] = decay[int(j)]
+        for y, (active, pix, rows) in enumerate(problem.years):
             if not active:
                 continue
             values = flat[y, pix]
             if len(active) == 1 or pix.size == 0:
-                fit_coef = np.ones(len(active))
-                fit_method = np.array([METHOD_ALONE] * len(active), dtype=object)
-                fit_unique = np.ones(len(active))
-            else:
-                fit = fit_strengths(values, design, min_unique=min_unique)
-                fit_coef, fit_method, fit_unique = fit.coef, fit.method, fit.unique
-            parts = split_by_footprint(values, design, fit_coef)
-            for k, j in enumerate(active):
-                rows = np.searchsorted(pix, members[j])
-                inside = (rows < pix.size)
-                inside[inside] = pix[rows[inside]] == members[j][inside]
-                own[j, y] = parts[rows[inside], k].mean() if inside.any() else np.nan
-                method[j, y] = fit_method[k]
-                unique[j, y] = fit_unique[k]
+                for j in active:
+                    own[j, y] = area_mean[j, y]
+                    method[j, y] = METHOD_ALONE
+                    unique[j, y] = 1.0
+                continue
+            design = problem.design(y, decay)
+            fit = fit_strengths(values, design, min_unique=min_unique)
+            parts = split_by_footprint(values, design, fit.coef)
+            for k, (j, (r, _)) in enumerate(zip(active, rows)):
+                own[j, y] = parts[r, k].mean() if r.size else np.nan
+                method[j, y] = fit.method[k]
+                unique[j, y] = fit.unique[k]
         for j in cluster:
             own[j, ~operating[j]] = 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -143,23 +202,6 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
                          "pm25_ihs_own": own[j, y], "pm25_ihs_area": area_mean[j, y],
                          "share_of_area_pct": share[j, y]})
     return pd.DataFrame(rows)
-
-
-def _best_decay(flat, designs, candidates) -> float:
-    """The candidate decay whose per-year NNLS fits of the cluster leave the smallest squared residual."""
-    from scipy.optimize import nnls
-
-    best, best_l = np.inf, float(candidates[0])
-    for length in candidates:
-        total = 0.0
-        for y, (active, pix, design, _) in enumerate(designs(float(length))):
-            if not active or pix.size == 0:
-                continue
-            _, res = nnls(design, flat[y, pix])
-            total += res * res
-        if total < best:
-            best, best_l = total, float(length)
-    return best_l
 
 
 def attribution_scores(table: pd.DataFrame) -> dict:
