@@ -29,7 +29,7 @@ COLUMN_DESCRIPTIONS = {
     "share_of_area_pct": "pm25_ihs_own / pm25_ihs_area × 100",
     "method": "alone | nnls | equal_strength (indistinguishable, flagged) | not_operating",
     "unique_fraction": "share of the source's footprint column outside the span of the others (0–1)",
-    "decay_km": "footprint e-folding distance used for the source's cluster (km)",
+    "decay_km": "footprint e-folding distance L used for the source (km; fitted unless stats.attribution.decay_km is set)",
 }
 
 
@@ -107,7 +107,7 @@ class _ClusterProblem:
 
 def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col, lat, lon, operating: np.ndarray,
                      years, ihs_ids, decay_km=None, min_unique: float = 0.05,
-                     candidates=DECAY_CANDIDATES, refine_decay: bool = True) -> pd.DataFrame:
+                     candidates=DECAY_CANDIDATES, refine_max_sources: int = 40) -> pd.DataFrame:
     """Split each year's ``pm25_ihs`` map among the sources of every overlap cluster.
 
     Parameters
@@ -125,7 +125,8 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
     decay_km : float or (n,) array, optional
         Footprint e-folding distance(s); None: fitted per cluster (:meth:`_ClusterProblem.fit_decay`:
         a common value among ``candidates`` by the smallest NNLS residual over all years, then per
-        source with ``refine_decay``).
+        source in clusters of at most ``refine_max_sources`` sources — the search grows with the square
+        of the cluster's size; larger clusters keep the common value).
     min_unique : float
         Threshold of :func:`~ihs_hpc.ops.attribution.unique_fraction` below which a source is fitted
         jointly with the others it cannot be told from (flagged ``equal_strength``).
@@ -165,7 +166,7 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
         if fixed is not None:
             decay = {int(j): float(fixed[j]) for j in cluster}
         elif cluster.size > 1:
-            decay = problem.fit_decay(candidates, refine=refine_decay)
+            decay = problem.fit_decay(candidates, refine=cluster.size <= refine_max_sources)
         else:
             decay = {int(j): float("nan") for j in cluster}
         for j in cluster:
@@ -230,7 +231,7 @@ SCORE_DESCRIPTIONS = {
 
 
 def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, decay_km=None,
-                      min_unique=None) -> tuple[pd.DataFrame, dict]:
+                      min_unique=None, refine_max_sources=None) -> tuple[pd.DataFrame, dict]:
     """Attribute the run's annual ``pm25_ihs`` maps to sources and write ``ihs_attribution.csv``
     (through the stats :class:`~ihs_hpc.stats.tables.TableWriter`); return the table and its scores
     against the synthetic truth (empty without truth or without sources).
@@ -244,9 +245,15 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     if n_ihs == 0 or "annual_pm25_ihs" not in maps or "member_offset" not in areas:
         return pd.DataFrame(), {}
     if decay_km is None:
-        decay_km = dask.config.get("ihs.stats.attribution.decay_km", None)
+        decay_km = dask.config.get("ihs.stats.attribution.decay_km")
     if min_unique is None:
-        min_unique = float(dask.config.get("ihs.stats.attribution.min_unique", 0.05))
+        min_unique = float(dask.config.get("ihs.stats.attribution.min_unique"))
+    if refine_max_sources is None:
+        refine_max_sources = int(dask.config.get("ihs.stats.attribution.refine_max_sources"))
+    if decay_km is not None and not float(decay_km) > 0:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"stats.attribution.decay_km must be > 0 km, got {decay_km!r}")
     offsets = areas["member_offset"].values.astype(np.int64)
     pixels = areas["member_pixel"].values.astype(np.int64)
     members = [pixels[offsets[i]:offsets[i + 1]] for i in range(n_ihs)]
@@ -256,7 +263,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     table = attribute_annual(annual_ihs=annual, members=members, src_row=cubes["ihs_row"].values,
                              src_col=cubes["ihs_col"].values, lat=cubes["lat"].values, lon=cubes["lon"].values,
                              operating=op, years=years, ihs_ids=ihs_ids, decay_km=decay_km,
-                             min_unique=min_unique)
+                             min_unique=min_unique, refine_max_sources=refine_max_sources)
     if "ihs_true_annual_mean" in cubes:
         rec = cubes["ihs_true_annual_mean"]
         rec_years = [int(y) for y in rec["year"].values]
