@@ -153,11 +153,14 @@ def test_pipeline_writes_attribution_and_scores(tiny_local_run):
     assert {"ihs_id", "year", "pm25_ihs_own", "share_of_area_pct", "method", "ihs_true_annual_mean"} <= set(table)
     scores = pd.read_csv(run_dir / "stats" / "truth_scores.csv").set_index("metric")["value"]
     # looser than the demo's acceptance (r >= 0.9, MdAPE <= 20 %): 3 years, 8 sources
-    assert scores["attribution_r"] >= 0.8 and scores["attribution_mdape_pct"] <= 30.0, scores
-    # the parts of every year add up to the run's annual IHS-related PM2.5 summed over the IHS areas
+    assert scores["attribution_r"] >= 0.85 and scores["attribution_mdape_pct"] <= 25.0, scores
+    # the parts of every year add up to the run's annual IHS-related PM2.5 summed over the pixels an
+    # operating source covers (pixels only non-operating sources reach are nobody's)
     maps = xr.open_zarr(run_dir / "stats" / "maps.zarr")
     areas = xr.open_zarr(run_dir / "stage1.zarr")
     sizes = np.diff(areas.member_offset.values)
     for year in table.year.unique():
         own = table[table.year == year].pm25_ihs_own.to_numpy()
-        np.testing.assert_allclose((own * sizes).sum(), float(maps.annual_pm25_ihs.sel(year=year).sum()), rtol=1e-6)
+        covered = areas.ihs_count_year.sel(year=year).values > 0
+        want = float(np.nansum(maps.annual_pm25_ihs.sel(year=year).values[covered]))
+        np.testing.assert_allclose((own * sizes).sum(), want, rtol=1e-6)
