@@ -164,3 +164,71 @@ def test_pipeline_writes_attribution_and_scores(tiny_local_run):
         covered = areas.ihs_count_year.sel(year=year).values > 0
         want = float(np.nansum(maps.annual_pm25_ihs.sel(year=year).values[covered]))
         np.testing.assert_allclose((own * sizes).sum(), want, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- intervals (block bootstrap over days)
+from ihs_hpc.stats.bootstrap import block_indices, pooled_mean_interval  # noqa: E402
+
+
+def test_block_indices_are_runs_of_consecutive_days():
+    idx = block_indices(20, 6, 50, np.random.default_rng(1))
+    assert idx.shape == (50, 20)
+    steps = np.diff(idx, axis=1) % 20
+    for k in range(1, 20):
+        if k % 6:  # inside a block: the next day (circularly)
+            assert (steps[:, k - 1] == 1).all()
+
+
+def test_a_single_whole_period_block_gives_a_zero_width_interval():
+    rng = np.random.default_rng(2)
+    sums, counts = rng.random((3, 40)) * 10, rng.integers(1, 5, (3, 40)).astype(float)
+    lo, hi = pooled_mean_interval(sums, counts, block=40, n_boot=200)
+    want = sums.sum(1) / counts.sum(1)  # every resample is a rotation of the whole period
+    np.testing.assert_allclose(lo, want, rtol=1e-12)
+    np.testing.assert_allclose(hi, want, rtol=1e-12)
+
+
+def test_one_day_blocks_match_scipys_percentile_bootstrap():
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(3)
+    x = rng.gamma(2.0, 5.0, 300)
+    lo, hi = pooled_mean_interval(x[None], np.ones((1, 300)), block=1, n_boot=4000, level=0.9, seed=4)
+    ref = bootstrap((x,), np.mean, confidence_level=0.9, method="percentile", n_resamples=4000,
+                    random_state=5).confidence_interval
+    width = ref.high - ref.low
+    assert abs(lo[0] - ref.low) < 0.05 * width and abs(hi[0] - ref.high) < 0.05 * width
+
+
+def test_blocks_cover_the_mean_of_a_correlated_series_near_the_nominal_rate():
+    """AR(1) days (memory ~5 days): 10-day blocks keep most of the correlation, 1-day blocks do not."""
+    rng = np.random.default_rng(6)
+    phi, n = np.exp(-1 / 5.0), 365
+    hits = {1: 0, 20: 0}
+    trials = 150
+    for _ in range(trials):
+        e = rng.standard_normal(n)
+        x = np.empty(n)
+        x[0] = e[0] / np.sqrt(1 - phi**2)
+        for t in range(1, n):
+            x[t] = phi * x[t - 1] + e[t]
+        for block in hits:
+            lo, hi = pooled_mean_interval(x[None], np.ones((1, n)), block=block, n_boot=300, seed=int(rng.integers(1e9)))
+            hits[block] += lo[0] <= 0.0 <= hi[0]
+    assert hits[1] / trials < 0.6          # iid resampling of correlated days: far too narrow
+    assert 0.78 <= hits[20] / trials <= 0.97
+
+
+def test_pipeline_writes_intervals_and_coverage(tiny_local_run):
+    run_dir, _ = tiny_local_run
+    table = pd.read_csv(run_dir / "stats" / "ihs_attribution.csv")
+    on = table[table.operating]
+    assert (on.pm25_ihs_own_lower <= on.pm25_ihs_own + 1e-9).all() and (on.pm25_ihs_own <= on.pm25_ihs_own_upper + 1e-9).all()
+    assert (on.pm25_ihs_own_upper > on.pm25_ihs_own_lower).all()
+    city = pd.read_csv(run_dir / "stats" / "city_ihs_intervals.csv")
+    assert ((city.pm25_ihs_lower <= city.pm25_ihs) & (city.pm25_ihs <= city.pm25_ihs_upper)).all()
+    scores = pd.read_csv(run_dir / "stats" / "truth_scores.csv").set_index("metric")["value"]
+    for key in ("coverage90_city_annual", "coverage90_source_annual"):
+        assert 0.0 <= scores[key] <= 1.0
+    inside = (city.pm25_ihs_lower <= city.pm25_ihs_true) & (city.pm25_ihs_true <= city.pm25_ihs_upper)
+    np.testing.assert_allclose(scores["coverage90_city_annual"], inside.mean())

@@ -29,6 +29,8 @@ COLUMN_DESCRIPTIONS = {
     "share_of_area_pct": "pm25_ihs_own / pm25_ihs_area × 100",
     "method": "alone | nnls | equal_strength (indistinguishable, flagged) | not_operating",
     "unique_fraction": "share of the source's footprint column outside the span of the others (0–1)",
+    "pm25_ihs_own_lower": "lower / upper (…_upper) bound of pm25_ihs_own: the area mean's bootstrap interval "
+                          "scaled by the source's share",
     "decay_km": "footprint e-folding distance L used for the source (km; fitted unless stats.attribution.decay_km is set)",
 }
 
@@ -231,13 +233,19 @@ SCORE_DESCRIPTIONS = {
 
 
 def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, decay_km=None,
-                      min_unique=None, refine_max_sources=None) -> tuple[pd.DataFrame, dict]:
+                      min_unique=None, refine_max_sources=None, sums=None, cal=None, layout=None,
+                      city_names=(), intervals=None) -> tuple[pd.DataFrame, dict]:
     """Attribute the run's annual ``pm25_ihs`` maps to sources and write ``ihs_attribution.csv``
     (through the stats :class:`~ihs_hpc.stats.tables.TableWriter`); return the table and its scores
     against the synthetic truth (empty without truth or without sources).
 
     ``operating``: (n_ihs, n_years) float flags from the input store (NaN, a year the table does not
     cover, counts as operating). ``decay_km`` / ``min_unique`` default to ``stats.attribution.*``.
+
+    With the stats stage's daily group ``sums`` (``cal``, ``layout``), the annual figures of every city's
+    IHS areas (``city_ihs_intervals.csv``) and of every source get bootstrap intervals
+    (:mod:`ihs_hpc.pipeline.intervals`, settings ``stats.intervals`` updated by ``intervals``), and the
+    scores gain their coverage of the truth.
     """
     import dask.config
 
@@ -270,13 +278,28 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
         vals = rec.values
         table["ihs_true_annual_mean"] = [float(vals[k, rec_years.index(y)]) if y in rec_years else np.nan
                                          for k in range(n_ihs) for y in years]
+    scores = attribution_scores(table)
+    if sums is not None and "s_ihs" in sums:
+        from . import intervals as iv
+
+        settings = iv._settings(intervals)
+        table = iv.add_source_intervals(table, sums, cal, years, layout, settings)
+        city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings)
+        if not city.empty:
+            writer.add("city_ihs_intervals", city,
+                       f"Annual IHS-related PM2.5 of each city's IHS areas with its {100 * settings['level']:g} % "
+                       f"interval (circular block bootstrap over days, blocks of {settings['block_days']} days; "
+                       f"day-to-day sampling only)", index=False, digits=3)
+        coverage = iv.coverage_scores(city, table, float(settings["level"]))
+        SCORE_DESCRIPTIONS.update(iv.describe(coverage, float(settings["level"])))
+        scores.update(coverage)
     writer.add("ihs_attribution", table,
                "Per-source attribution inside shared radiation areas (beyond the paper): each source's own "
                "annual IHS-related PM2.5 over its area, from a non-negative fit of the annual pm25_ihs map on "
                "per-source footprints exp(−d/L) × operating years; the parts of every pixel add up to its "
                "estimate", note="; ".join(f"`{k}`: {v}" for k, v in COLUMN_DESCRIPTIONS.items()),
                index=False, digits=3)
-    return table, attribution_scores(table)
+    return table, scores
 
 
 def append_truth_scores(path, scores: dict) -> None:

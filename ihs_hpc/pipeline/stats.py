@@ -400,7 +400,7 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         out_dir=out_dir, sums=sums, cal=cal, years=years, layout=layout, grid=grid, cubes=cubes, areas=areas,
         maps=maps, city_en=city_en, city_local=city_local, city_adcode=city_adcode, ihs_ids=ihs_ids,
         ihs_names=ihs_names, truth_totals=truth_totals, indicators=config.get("stats.indicators"), echo=echo,
-        attribution=config.get("stats.attribution"),
+        attribution=config.get("stats.attribution"), intervals=config.get("stats.intervals"),
     )
     headline["dir"] = str(out_dir)
     finish_output_dir(config, "stats")
@@ -470,7 +470,7 @@ def _count(operating: np.ndarray) -> np.ndarray:
 
 def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[int], layout: GroupLayout, grid: Grid,
                  cubes, areas, maps, city_en, city_local, city_adcode, ihs_ids, ihs_names, truth_totals,
-                 indicators, echo, attribution: dict | None = None) -> dict:
+                 indicators, echo, attribution: dict | None = None, intervals: dict | None = None) -> dict:
     """All tables, ``tables.md`` and ``stats.json`` from the reduced sums and the map stores."""
     n_city, n_ihs = layout.n_city, layout.n_ihs
     writer = TableWriter(out_dir, "Statistics of IHS-related PM2.5")
@@ -784,7 +784,9 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     from .attribution import append_truth_scores, write_attribution
 
     _, attribution_truth = write_attribution(writer, cubes=cubes, areas=areas, maps=maps, years=years,
-                                             operating=operating, ihs_ids=ihs_ids, **(attribution or {}))
+                                             operating=operating, ihs_ids=ihs_ids, **(attribution or {}),
+                                             sums=sums, cal=cal, layout=layout, city_names=city_en,
+                                             intervals=intervals)
 
     truth = {}
     if has_truth:
