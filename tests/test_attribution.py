@@ -213,7 +213,8 @@ def test_blocks_cover_the_mean_of_a_correlated_series_near_the_nominal_rate():
         for t in range(1, n):
             x[t] = phi * x[t - 1] + e[t]
         for block in hits:
-            lo, hi = pooled_mean_interval(x[None], np.ones((1, n)), block=block, n_boot=300, seed=int(rng.integers(1e9)))
+            lo, hi = pooled_mean_interval(x[None], np.ones((1, n)), block=block, n_boot=300,
+                                          seed=int(rng.integers(1e9)))
             hits[block] += lo[0] <= 0.0 <= hi[0]
     assert hits[1] / trials < 0.6          # iid resampling of correlated days: far too narrow
     assert 0.78 <= hits[20] / trials <= 0.97
@@ -223,7 +224,8 @@ def test_pipeline_writes_intervals_and_coverage(tiny_local_run):
     run_dir, _ = tiny_local_run
     table = pd.read_csv(run_dir / "stats" / "ihs_attribution.csv")
     on = table[table.operating]
-    assert (on.pm25_ihs_own_lower <= on.pm25_ihs_own + 1e-9).all() and (on.pm25_ihs_own <= on.pm25_ihs_own_upper + 1e-9).all()
+    assert (on.pm25_ihs_own_lower <= on.pm25_ihs_own + 1e-9).all()
+    assert (on.pm25_ihs_own <= on.pm25_ihs_own_upper + 1e-9).all()
     assert (on.pm25_ihs_own_upper > on.pm25_ihs_own_lower).all()
     city = pd.read_csv(run_dir / "stats" / "city_ihs_intervals.csv")
     assert ((city.pm25_ihs_lower <= city.pm25_ihs) & (city.pm25_ihs <= city.pm25_ihs_upper)).all()
@@ -232,3 +234,20 @@ def test_pipeline_writes_intervals_and_coverage(tiny_local_run):
         assert 0.0 <= scores[key] <= 1.0
     inside = (city.pm25_ihs_lower <= city.pm25_ihs_true) & (city.pm25_ihs_true <= city.pm25_ihs_upper)
     np.testing.assert_allclose(scores["coverage90_city_annual"], inside.mean())
+
+
+def test_bad_settings_are_named(tiny_local_run, tmp_path):
+    from ihs_hpc.errors import ConfigError
+    from ihs_hpc.pipeline.attribution import write_attribution
+    from ihs_hpc.pipeline.intervals import _settings
+    from ihs_hpc.stats.tables import TableWriter
+
+    run_dir, _ = tiny_local_run
+    cubes = xr.open_zarr(run_dir / "cubes.zarr")
+    with pytest.raises(ConfigError, match="stats.attribution.decay_km"):
+        write_attribution(TableWriter(tmp_path, "t"), cubes=cubes, areas=xr.open_zarr(run_dir / "stage1.zarr"),
+                          maps=xr.open_zarr(run_dir / "stats" / "maps.zarr"), years=[int(y) for y in cubes.year.values],
+                          operating=None, ihs_ids=[str(v) for v in cubes.ihs_id.values], decay_km=-2.0)
+    with pytest.raises(ConfigError, match="block_days"):
+        _settings({"block_days": 0})
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import config as _config  # noqa: F401  (registers the ihs.yaml defaults with dask.config)
+
 from ..ops.attribution import (METHOD_ALONE, METHOD_NONE, fit_strengths, footprints, overlap_clusters,
                                split_by_footprint)
 
@@ -31,7 +33,8 @@ COLUMN_DESCRIPTIONS = {
     "unique_fraction": "share of the source's footprint column outside the span of the others (0–1)",
     "pm25_ihs_own_lower": "lower / upper (…_upper) bound of pm25_ihs_own: the area mean's bootstrap interval "
                           "scaled by the source's share",
-    "decay_km": "footprint e-folding distance L used for the source (km; fitted unless stats.attribution.decay_km is set)",
+    "decay_km": "footprint e-folding distance L used for the source (km; fitted unless "
+                "stats.attribution.decay_km is set)",
 }
 
 
@@ -234,10 +237,10 @@ SCORE_DESCRIPTIONS = {
 
 def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, decay_km=None,
                       min_unique=None, refine_max_sources=None, sums=None, cal=None, layout=None,
-                      city_names=(), intervals=None) -> tuple[pd.DataFrame, dict]:
+                      city_names=(), intervals=None) -> tuple[pd.DataFrame, dict, dict]:
     """Attribute the run's annual ``pm25_ihs`` maps to sources and write ``ihs_attribution.csv``
-    (through the stats :class:`~ihs_hpc.stats.tables.TableWriter`); return the table and its scores
-    against the synthetic truth (empty without truth or without sources).
+    (through the stats :class:`~ihs_hpc.stats.tables.TableWriter`); return the table, its scores
+    against the synthetic truth (empty without truth or without sources) and their descriptions.
 
     ``operating``: (n_ihs, n_years) float flags from the input store (NaN, a year the table does not
     cover, counts as operating). ``decay_km`` / ``min_unique`` default to ``stats.attribution.*``.
@@ -251,7 +254,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
 
     n_ihs = len(ihs_ids)
     if n_ihs == 0 or "annual_pm25_ihs" not in maps or "member_offset" not in areas:
-        return pd.DataFrame(), {}
+        return pd.DataFrame(), {}, {}
     if decay_km is None:
         decay_km = dask.config.get("ihs.stats.attribution.decay_km")
     if min_unique is None:
@@ -279,6 +282,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
         table["ihs_true_annual_mean"] = [float(vals[k, rec_years.index(y)]) if y in rec_years else np.nan
                                          for k in range(n_ihs) for y in years]
     scores = attribution_scores(table)
+    descriptions = {k: SCORE_DESCRIPTIONS[k] for k in scores}
     if sums is not None and "s_ihs" in sums:
         from . import intervals as iv
 
@@ -291,19 +295,19 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
                        f"interval (circular block bootstrap over days, blocks of {settings['block_days']} days; "
                        f"day-to-day sampling only)", index=False, digits=3)
         coverage = iv.coverage_scores(city, table, float(settings["level"]))
-        SCORE_DESCRIPTIONS.update(iv.describe(coverage, float(settings["level"])))
         scores.update(coverage)
+        descriptions.update(iv.describe(coverage, float(settings["level"])))
     writer.add("ihs_attribution", table,
                "Per-source attribution inside shared radiation areas (beyond the paper): each source's own "
                "annual IHS-related PM2.5 over its area, from a non-negative fit of the annual pm25_ihs map on "
                "per-source footprints exp(−d/L) × operating years; the parts of every pixel add up to its "
                "estimate", note="; ".join(f"`{k}`: {v}" for k, v in COLUMN_DESCRIPTIONS.items()),
                index=False, digits=3)
-    return table, scores
+    return table, scores, descriptions
 
 
-def append_truth_scores(path, scores: dict) -> None:
-    """Add the attribution rows to an existing ``truth_scores.csv`` (metric, value, description)."""
+def append_truth_scores(path, scores: dict, descriptions: dict) -> None:
+    """Add rows to an existing ``truth_scores.csv`` (metric, value, description)."""
     from pathlib import Path
 
     path = Path(path)
@@ -312,5 +316,5 @@ def append_truth_scores(path, scores: dict) -> None:
     table = pd.read_csv(path)
     table = table[~table["metric"].isin(list(scores))]
     extra = pd.DataFrame({"metric": list(scores), "value": [scores[k] for k in scores],
-                          "description": [SCORE_DESCRIPTIONS[k] for k in scores]})
+                          "description": [descriptions[k] for k in scores]})
     pd.concat([table, extra], ignore_index=True).to_csv(path, index=False)

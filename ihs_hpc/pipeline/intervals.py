@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import config as _config  # noqa: F401  (registers the ihs.yaml defaults with dask.config)
+
 from ..stats.bootstrap import pooled_mean_interval
 
 

@@ -783,15 +783,14 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     # ---- per-source attribution inside shared areas (beyond the paper; pipeline/attribution.py)
     from .attribution import append_truth_scores, write_attribution
 
-    _, attribution_truth = write_attribution(writer, cubes=cubes, areas=areas, maps=maps, years=years,
-                                             operating=operating, ihs_ids=ihs_ids, **(attribution or {}),
-                                             sums=sums, cal=cal, layout=layout, city_names=city_en,
-                                             intervals=intervals)
+    _, attribution_truth, attribution_text = write_attribution(
+        writer, cubes=cubes, areas=areas, maps=maps, years=years, operating=operating, ihs_ids=ihs_ids,
+        **(attribution or {}), sums=sums, cal=cal, layout=layout, city_names=city_en, intervals=intervals)
 
     truth = {}
     if has_truth:
         truth = _truth_scores(sums, layout, maps, inside, truth_totals, ym, years, writer, cal=cal)
-        append_truth_scores(out_dir / "truth_scores.csv", attribution_truth)
+        append_truth_scores(out_dir / "truth_scores.csv", attribution_truth, attribution_text)
         truth.update({k: _f(v) for k, v in attribution_truth.items()})
 
     md = writer.write_markdown()
