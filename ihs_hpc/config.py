@@ -37,6 +37,7 @@ _NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
     "stage2.stl.inner_iter": (int,),
     "stage2.stl.outer_iter": (int,),
     "stats.indicators": (str,),
+    "stats.attribution.decay_km": (float, int),
     "input.synthetic.ihs_season": (str,),
     "input.synthetic.ihs_season_amplitude": (int, float),
     "input.synthetic.emission_jitter": (int, float),

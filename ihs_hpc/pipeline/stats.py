@@ -148,6 +148,7 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         out_dir=out_dir, sums=sums, cal=cal, years=years, layout=layout, grid=grid, cubes=cubes, areas=areas,
         maps=maps, city_en=city_en, city_local=city_local, city_adcode=city_adcode, ihs_ids=ihs_ids,
         ihs_names=ihs_names, truth_totals=truth_totals, indicators=config.get("stats.indicators"), echo=echo,
+        attribution=config.get("stats.attribution"), intervals=config.get("stats.intervals"),
     )
     headline["dir"] = str(out_dir)
     finish_output_dir(config, "stats")

@@ -26,7 +26,7 @@ MWU_BASIS = ("per-pixel means of total PM2.5 (period mean, and each year's annua
 
 def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[int], layout: GroupLayout, grid: Grid,
                  cubes, areas, maps, city_en, city_local, city_adcode, ihs_ids, ihs_names, truth_totals,
-                 indicators, echo) -> dict:
+                 indicators, echo, attribution: dict | None = None, intervals: dict | None = None) -> dict:
     """All tables, ``tables.md`` and ``stats.json`` from the reduced sums and the map stores."""
     n_city, n_ihs = layout.n_city, layout.n_ihs
     writer = TableWriter(out_dir, "Statistics of IHS-related PM2.5")
@@ -336,9 +336,18 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
                "row-standardised weights, NaN cells outside IHS areas left out; §3.2.2)", index=False, digits=4)
 
     # ---- truth scores
+    # ---- per-source attribution inside shared areas (beyond the paper; pipeline/attribution.py)
+    from .attribution import append_truth_scores, write_attribution
+
+    _, attribution_truth, attribution_text = write_attribution(
+        writer, cubes=cubes, areas=areas, maps=maps, years=years, operating=operating, ihs_ids=ihs_ids,
+        **(attribution or {}), sums=sums, cal=cal, layout=layout, city_names=city_en, intervals=intervals)
+
     truth = {}
     if has_truth:
         truth = truth_scores(sums, layout, maps, inside, truth_totals, ym, years, writer, cal=cal)
+        append_truth_scores(out_dir / "truth_scores.csv", attribution_truth, attribution_text)
+        truth.update({k: _f(v) for k, v in attribution_truth.items()})
 
     md = writer.write_markdown()
     period_trend = trends.set_index("series").loc["IHS-related PM2.5, IHS areas, annual"]

@@ -1,0 +1,116 @@
+"""Sampling intervals of the annual per-city and per-source figures (stats stage, beyond seed 000).
+
+Each year's pooled IHS-related PM2.5 of a city's IHS areas and of each single IHS area is
+resampled by a circular block bootstrap over the year's days (:mod:`ihs_hpc.stats.bootstrap`) from
+the stats stage's per-group daily sums (``series.zarr``). A source's own contribution
+(:mod:`ihs_hpc.pipeline.attribution`) gets the interval of its area's mean scaled by its share of the
+area: ``own + share × (bound − area mean)``. On synthetic scenes the coverage of the nominal interval
+on the truth is scored (``coverage90_city_annual``, ``coverage90_source_annual``).
+
+The intervals describe the day-to-day sampling of an annual figure only; the systematic error of
+the background fill is not in them (see the coverage scores).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import config as _config  # noqa: F401  (registers the ihs.yaml defaults with dask.config)
+
+from ..stats.bootstrap import pooled_mean_interval
+
+
+def _settings(intervals: dict | None) -> dict:
+    import dask.config
+
+    out = dict(dask.config.get("ihs.stats.intervals"))
+    out.update({k: v for k, v in (intervals or {}).items() if v is not None})
+    if int(out["block_days"]) < 1 or int(out["n_boot"]) < 10 or not 0 < float(out["level"]) < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"stats.intervals: block_days >= 1, n_boot >= 10 and 0 < level < 1 are required, got {out}")
+    return out
+
+
+def annual_group_intervals(sums: dict, cal: pd.DataFrame, years, groups: np.ndarray, settings: dict) -> dict:
+    """Estimate, lower, upper (and truth when the sums carry it) of the pooled annual IHS-related
+    PM2.5 of ``groups``: arrays (len(groups), n_years)."""
+    year_of_day = cal["year"].to_numpy()
+    n_g, n_y = len(groups), len(years)
+    out = {k: np.full((n_g, n_y), np.nan) for k in ("estimate", "lower", "upper", "truth")}
+    for y, year in enumerate(years):
+        days = np.flatnonzero(year_of_day == int(year))
+        s = sums["s_ihs"][np.ix_(groups, days)]
+        n = sums["n_pair"][np.ix_(groups, days)]
+        lo, hi = pooled_mean_interval(s, n, block=int(settings["block_days"]), n_boot=int(settings["n_boot"]),
+                                      level=float(settings["level"]), seed=int(settings["seed"]) + y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["estimate"][:, y] = s.sum(axis=1) / n.sum(axis=1)
+            if "s_true" in sums:
+                out["truth"][:, y] = sums["s_true"][np.ix_(groups, days)].sum(axis=1) / n.sum(axis=1)
+        out["lower"][:, y], out["upper"][:, y] = lo, hi
+    return out
+
+
+def city_intervals(sums, cal, years, layout, city_names, settings) -> pd.DataFrame:
+    """One row per city and year: pooled IHS-related PM2.5 of the city's IHS areas with its interval."""
+    if layout.n_city == 0:
+        return pd.DataFrame()
+    res = annual_group_intervals(sums, cal, years, layout.city_ihs(np.arange(layout.n_city)), settings)
+    rows = []
+    for c, name in enumerate(city_names):
+        for y, year in enumerate(years):
+            row = {"city": name, "year": int(year), "pm25_ihs": res["estimate"][c, y],
+                   "pm25_ihs_lower": res["lower"][c, y], "pm25_ihs_upper": res["upper"][c, y]}
+            if "s_true" in sums:
+                row["pm25_ihs_true"] = res["truth"][c, y]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings) -> pd.DataFrame:
+    """Add ``pm25_ihs_area_lower/upper`` (the single-area pooled mean's interval) and
+    ``pm25_ihs_own_lower/upper`` to the attribution table (rows ordered by source, then year)."""
+    n_ihs = layout.n_ihs
+    res = annual_group_intervals(sums, cal, years, layout.ihs(np.arange(n_ihs)), settings)
+    est, lo, hi = (res[k].ravel() for k in ("estimate", "lower", "upper"))
+    table = table.copy()
+    table["pm25_ihs_area_lower"], table["pm25_ihs_area_upper"] = lo, hi
+    own = table["pm25_ihs_own"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.clip(np.nan_to_num(own / table["pm25_ihs_area"].to_numpy(dtype=float), nan=1.0), 0.0, 1.0)
+    operating = table["operating"].to_numpy(dtype=bool)
+    table["pm25_ihs_own_lower"] = np.where(operating, own + frac * (lo - est), 0.0)
+    table["pm25_ihs_own_upper"] = np.where(operating, own + frac * (hi - est), 0.0)
+    return table
+
+
+def coverage_scores(city: pd.DataFrame, table: pd.DataFrame, level: float) -> dict:
+    """Fraction of per-city and per-source annual truths inside their intervals (operating source-years
+    with a positive truth), and how many were judged."""
+    tag = f"coverage{int(round(100 * level))}"
+    out = {}
+    if not city.empty and "pm25_ihs_true" in city:
+        ok = city[np.isfinite(city["pm25_ihs_true"]) & np.isfinite(city["pm25_ihs_lower"])]
+        inside = (ok["pm25_ihs_lower"] <= ok["pm25_ihs_true"]) & (ok["pm25_ihs_true"] <= ok["pm25_ihs_upper"])
+        out[f"{tag}_city_annual"] = float(inside.mean()) if len(ok) else np.nan
+        out[f"{tag}_city_n"] = float(len(ok))
+    if "ihs_true_annual_mean" in table and "pm25_ihs_own_lower" in table:
+        t = table["ihs_true_annual_mean"]
+        ok = table[table["operating"] & np.isfinite(t) & (t > 0) & np.isfinite(table["pm25_ihs_own_lower"])]
+        tt = ok["ihs_true_annual_mean"]
+        inside = (ok["pm25_ihs_own_lower"] <= tt) & (tt <= ok["pm25_ihs_own_upper"])
+        out[f"{tag}_source_annual"] = float(inside.mean()) if len(ok) else np.nan
+        out[f"{tag}_source_n"] = float(len(ok))
+    return out
+
+
+def describe(scores: dict, level: float) -> dict:
+    """Descriptions of the coverage rows of ``truth_scores.csv``."""
+    pct = f"{100 * level:g} %"
+    text = {"city_annual": f"fraction of per-city annual IHS-related PM2.5 truths inside their nominal {pct} interval",
+            "city_n": "number of city-years judged by the city coverage",
+            "source_annual": f"fraction of per-source annual own-contribution truths inside their nominal {pct} "
+                             f"interval (operating years)",
+            "source_n": "number of source-years judged by the source coverage"}
+    return {k: next(v for s, v in text.items() if k.endswith(s)) for k in scores}
