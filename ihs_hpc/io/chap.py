@@ -29,7 +29,7 @@ import numpy as np
 from ..grid import Grid
 from .daily_files import DEFAULT_DATE_FORMAT, DEFAULT_DATE_REGEX, index_daily_files
 from .errors import IngestError
-from .grid_match import AxisMatch, check_geographic, match_grid, raster_centres
+from .grid_match import AxisMatch, check_geographic, match_grid, open_raster, raster_centres
 
 #: Raw values at or above this are CHAP's missing-value sentinel (65535) or its neighbours.
 CHAP_MISSING_THRESHOLD = 65530.0
@@ -202,14 +202,9 @@ def read_geotiff_day(path, grid: Grid, *, band: int | str = 1, day=None,
     ``band`` is a 1-based index or a band description. Nodata, raw values ≥ ``mask_threshold`` and
     non-finite values become NaN; band scales/offsets are applied.
     """
-    import rasterio
     from rasterio.windows import Window
 
-    try:
-        src = rasterio.open(os.fspath(path))
-    except Exception as exc:
-        raise IngestError(f"cannot be read as a raster: {exc}", path=path, day=day) from None
-    with src:
+    with open_raster(path, day=day) as src:
         check_geographic(src.crs, path=path)
         if isinstance(band, str):
             names = list(src.descriptions)

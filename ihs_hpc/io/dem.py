@@ -16,7 +16,6 @@ by one; a cell covered by more than one is the mean of their results.
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from ..grid import Grid
 from .daily_files import expand_paths
 from .errors import IngestError, IngestWarning
+from .grid_match import open_raster
 
 _DEM_NAMES = ("dem", "elevation", "elev", "height", "z", "altitude", "Band1", "band1", "DEM", "Elevation", "srtm", "hgt")
 _LAT_NAMES = ("lat", "latitude", "Lat", "Latitude", "LAT", "y")
@@ -73,11 +73,7 @@ def _warp(source, src_transform, src_crs, src_nodata, grid: Grid, resampling):
 def _read_geotiff(path, grid: Grid, resampling, band: int):
     import rasterio
 
-    try:
-        src = rasterio.open(os.fspath(path))
-    except Exception as exc:
-        raise IngestError(f"cannot be read as a raster: {exc}", path=path) from None
-    with src:
+    with open_raster(path) as src:
         crs = src.crs
         if crs is None:
             warnings.warn(f"{path}: DEM has no CRS; taken as WGS84 lat/lon (EPSG:4326)", IngestWarning, stacklevel=3)

@@ -1,7 +1,6 @@
 """ERA5 from Earth Engine GeoTIFF exports, one multi-band file per day (see :mod:`ihs_hpc.io.era5`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from .daily_files import DEFAULT_DATE_FORMAT, DEFAULT_DATE_REGEX, day_from_name,
 from .era5_base import Era5Source
 from .era5_units import ALIASES, SOURCE_VARIABLES, match_variable
 from .errors import IngestError
-from .grid_match import check_geographic, raster_centres
+from .grid_match import check_geographic, open_raster, raster_centres
 
 
 class Era5GeotiffSource(Era5Source):
@@ -59,7 +58,6 @@ class Era5GeotiffSource(Era5Source):
         return mapping
 
     def _read_raw(self, days) -> dict[str, np.ndarray]:
-        import rasterio
         from rasterio.windows import Window
 
         out = {v: np.full((len(days),) + self.grid.shape, np.nan, dtype=np.float32) for v in SOURCE_VARIABLES}
@@ -67,11 +65,7 @@ class Era5GeotiffSource(Era5Source):
             path = self.files.get(day)
             if path is None:
                 continue
-            try:
-                src = rasterio.open(os.fspath(path))
-            except Exception as exc:
-                raise IngestError(f"cannot be read as a raster: {exc}", path=path, day=day) from None
-            with src:
+            with open_raster(path, day=day) as src:
                 check_geographic(src.crs, path=path)
                 bands = self._bands(src, path, day)
                 lat, lon = raster_centres(src.transform, src.height, src.width, path=path)

@@ -2,6 +2,7 @@
 centre to within :data:`ALIGN_TOL_CELLS` of a cell; north-up (or south-up) rasters in WGS84 lat/lon."""
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -99,6 +100,17 @@ def raster_centres(transform, height: int, width: int, *, path):
     lon = transform.c + (np.arange(width) + 0.5) * transform.a
     lat = transform.f + (np.arange(height) + 0.5) * transform.e
     return lat, lon
+
+
+def open_raster(path, **where):
+    """``rasterio.open(path)``; a file that cannot be read as a raster is an :class:`IngestError` naming it
+    (and ``where``, e.g. ``day=``)."""
+    import rasterio
+
+    try:
+        return rasterio.open(os.fspath(path))
+    except Exception as exc:
+        raise IngestError(f"cannot be read as a raster: {exc}", path=path, **where) from None
 
 
 def check_geographic(crs, *, path) -> None:
