@@ -206,6 +206,8 @@ def _gpu_stage2(p: Projection, directory: Path, pixels, days, m_days):
 
 
 def render(p: Projection) -> str:
+    """The projection ``p`` as text: measured inputs, assumptions, per-stage wall time, core- and node-hours,
+    storage."""
     spec = DOMAINS.get(p.domain, {})
     total_wall = sum(s["wall_s"] for s in p.stages.values())
     core_h = sum(s["core_s"] for s in p.stages.values()) / 3600

@@ -144,3 +144,16 @@ def test_no_private_name_imported_across_modules():
                     if private:
                         offenders.append(f"{name} imports {private} from {target} (in a function)")
     assert offenders == []
+
+
+def test_every_module_and_public_name_has_a_docstring():
+    missing = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        if not ast.get_docstring(tree):
+            missing.append(f"{name} (module)")
+        for node in tree.body:
+            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_")
+                    and not ast.get_docstring(node)):
+                missing.append(f"{name}.{node.name}")
+    assert missing == []

@@ -100,6 +100,7 @@ TREND_FLAGS = {"flag_values": [-1, 0, 1], "flag_meanings": "significant_decrease
 
 
 def is_flag(product: MapProduct) -> bool:
+    """Whether ``product`` is a flag map (significant-trend sign: -1, 0, 1) rather than a continuous one."""
     return product.name.endswith("_significant")
 
 

@@ -19,6 +19,7 @@ WORKBOOK = "ihs_tables.xlsx"
 
 
 def excel_available() -> bool:
+    """Whether Excel export can run (``openpyxl`` importable)."""
     return importlib.util.find_spec("openpyxl") is not None
 
 

@@ -54,6 +54,7 @@ class VarSpec:
 
 
 def cube_spec(units: str, long_name: str, standard_name: str | None = None, dtype: str = "float32") -> VarSpec:
+    """Spec of a ``(time, lat, lon)`` variable with CF ``units``, ``long_name`` and optional ``standard_name``."""
     attrs = {"units": units, "long_name": long_name}
     if standard_name:
         attrs["standard_name"] = standard_name
@@ -69,6 +70,7 @@ def met_spec(units: str, long_name: str, standard_name: str | None = None, dtype
 
 
 def map_spec(units: str, long_name: str, standard_name: str | None = None, dtype: str = "float32") -> VarSpec:
+    """Spec of a ``(lat, lon)`` map variable with CF ``units``, ``long_name`` and optional ``standard_name``."""
     attrs = {"units": units, "long_name": long_name}
     if standard_name:
         attrs["standard_name"] = standard_name
@@ -263,6 +265,7 @@ def finished_tiles(path: str | os.PathLike) -> set[str]:
 
 
 def pending_tiles(path: str | os.PathLike, tiles: Iterable[Tile], prefix: str = "") -> list[Tile]:
+    """The ``tiles`` whose record ``prefix + tile.name`` is not yet in the store at ``path`` (the work left)."""
     done = finished_tiles(path)
     return [t for t in tiles if prefix + t.name not in done]
 
@@ -283,6 +286,7 @@ def mark_complete(path: str | os.PathLike, **extra_attrs) -> None:
 
 
 def is_complete(path: str | os.PathLike) -> bool:
+    """Whether the store at ``path`` exists and was marked complete (:func:`mark_complete`)."""
     import zarr
 
     path = Path(path)

@@ -71,6 +71,8 @@ UNIT_CHECK_RANGE = {"temperature": (170.0, 340.0), "precipitation": (-1e-3, 1.0)
 
 
 def unit_key(units) -> str:
+    """A unit string normalised for lookup (lower case, no spaces, ``**`` and ``^`` dropped: ``m s**-1`` ->
+    ``ms-1``)."""
     return str(units).strip().lower().replace("**", "").replace("^", "").replace(" ", "")
 
 
@@ -106,6 +108,8 @@ def guess_units(variable: str, values: np.ndarray) -> tuple[str, str]:
 
 
 def match_variable(name: str, attrs: Mapping) -> str | None:
+    """The canonical met variable a file's variable ``name`` (or its ``long_name`` in ``attrs``) stands for;
+    ``None`` if none."""
     for var, names in ALIASES.items():
         if name in names or name.lower() in (n.lower() for n in names):
             return var

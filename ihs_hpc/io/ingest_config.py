@@ -128,4 +128,6 @@ def input_files(config: Mapping) -> dict[str, list[Path]]:
 
 
 def renamed_options(section: Mapping, mapping: Mapping[str, str]) -> dict:
+    """Keyword arguments from a config ``section``: ``mapping`` is config key -> argument name; unset or null keys
+    are left out."""
     return {arg: section[key] for key, arg in mapping.items() if key in section and section[key] is not None}

@@ -166,6 +166,7 @@ def broadcast_flag(dist: Dist, flag: bool) -> bool:
 
 
 def barrier(dist: Dist) -> None:
+    """Wait until every rank of ``dist`` reaches this point (no-op on one rank)."""
     if dist.world == 1:
         return
     if dist.backend == "ddp":
@@ -179,6 +180,7 @@ def barrier(dist: Dist) -> None:
 
 
 def shutdown(dist: Dist) -> None:
+    """Tear down the process group of ``dist`` (DDP) or Horovod, if one was started."""
     if dist.backend == "ddp":
         import torch.distributed as tdist
 

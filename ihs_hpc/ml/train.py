@@ -134,11 +134,13 @@ def save_atomic(obj, path: Path) -> None:
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest ``step_NNNNNN.pt`` in ``ckpt_dir``, or ``None``."""
     files = sorted(Path(ckpt_dir).glob("step_*.pt"))
     return files[-1] if files else None
 
 
 def load(path: Path):
+    """A checkpoint or model file read onto the CPU (``torch.load``)."""
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=False)

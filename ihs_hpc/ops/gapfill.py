@@ -114,6 +114,8 @@ def krige_points(x, y, z, xq, yq, model="exponential", variogram_parameters=None
 
 # --------------------------------------------------------------------------- gridded days
 def grid_coordinate(values, name, length, axis_name):
+    """``values`` as a finite 1-D float64 axis of ``length`` values; a ``ValueError`` naming ``name`` and
+    ``axis_name`` otherwise."""
     arr = np.ascontiguousarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] != length:
         raise ValueError(

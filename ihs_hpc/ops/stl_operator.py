@@ -305,6 +305,8 @@ def _remember(key: str, op: STLOperator) -> None:
 
 
 def linear_settings(period, settings_kwargs) -> STLSettings:
+    """Resolved STL settings for ``period``; a ``ValueError`` unless they are the linear (non-robust) STL the
+    operator exists for."""
     settings = stl_settings(period, **settings_kwargs)
     if not settings.is_linear:
         raise ValueError("the STL operator exists only for the linear (non-robust) STL, i.e. outer_iter == 0 "

@@ -34,6 +34,7 @@ class VariogramFitError(ValueError):
 
 # --------------------------------------------------------------------------- variogram models
 def model_code(model):
+    """The kernel's integer code of a variogram ``model`` name (:data:`VARIOGRAM_MODELS`)."""
     if model not in MODEL_CODES:
         raise ValueError(f"model must be one of {VARIOGRAM_MODELS}, got {model!r}")
     return MODEL_CODES[model]
@@ -93,6 +94,7 @@ def parameter_vector(model, variogram_parameters):
 
 
 def parameter_dict(model, vec):
+    """A parameter vector of ``model`` as PyKrige's dict (``psill, range, nugget`` or ``slope, nugget``)."""
     if model_code(model) == LINEAR:
         return {"slope": float(vec[0]), "nugget": float(vec[1])}
     return {"psill": float(vec[0]), "range": float(vec[1]), "nugget": float(vec[2])}

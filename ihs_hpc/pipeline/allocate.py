@@ -13,6 +13,8 @@ from ..config import RunConfig
 
 
 def run_allocation(config: RunConfig, client, echo) -> dict:
+    """The allocation stage: city reduction targets by minimised Gini (seed 003) into ``RUN/allocation/``; skipped
+    without ``allocation.index``."""
     index_csv = config["allocation.index"]
     if not index_csv:
         echo("  no index table configured (allocation.index) — skipped")

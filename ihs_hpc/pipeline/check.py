@@ -25,6 +25,8 @@ _TILE_RECORD = re.compile(r"^(.*?)t\d{4}_\d{4}$")  # [prefix]t<row>_<col>; other
 
 @dataclass
 class StoreReport:
+    """What ``ihs status``/``ihs check`` say of one stage's store: state, fingerprint match, tile counts, damaged
+    chunks."""
     stage: str
     path: Path
     state: str                 # absent | complete | unfinished | damaged

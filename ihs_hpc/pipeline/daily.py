@@ -56,6 +56,7 @@ class DayBlock:
 
 
 def day_blocks(n_days: int, block_days: int) -> list[DayBlock]:
+    """``n_days`` cut into consecutive blocks of at most ``block_days`` days."""
     return [DayBlock(s, min(s + block_days, n_days)) for s in range(0, n_days, block_days)]
 
 

@@ -153,6 +153,7 @@ class Step:
 
 @dataclass
 class Plan:
+    """What a run will do: one :class:`Step` (keep, build, resume or rebuild) per stage, and notes to print."""
     steps: list[Step]
     notes: list[str]
 

@@ -124,6 +124,7 @@ def write_dir_fingerprint(path: Path, fp: Fingerprint) -> None:
 
 
 def write_files_sidecar(path: Path, fp: Fingerprint) -> None:
+    """Write the input-file listing of ``fp`` beside the store at ``path`` (when it has one)."""
     if fp.files:
         (path / FILES_SIDECAR).write_text(json.dumps(fp.files))
 
@@ -149,6 +150,7 @@ def file_listing(paths, *, content: bool = False) -> dict[str, list]:
 
 
 def listing_digest(listing: Mapping[str, list]) -> str:
+    """Short SHA-256 digest of a file listing (canonical JSON)."""
     return hashlib.sha256(_canonical(listing).encode()).hexdigest()[:20]
 
 

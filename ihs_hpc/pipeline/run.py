@@ -42,6 +42,7 @@ def needs_cluster(stages) -> bool:
 
 
 def store_path(config: RunConfig, stage: str) -> Path:
+    """Path of ``stage``'s output in the run directory."""
     return config.run_dir / STORE_NAMES[stage]
 
 

@@ -43,6 +43,7 @@ def radiation_areas(dem: np.ndarray, grid: Grid, ihs_row, ihs_col, max_km: float
 
 
 def run_stage1(config: RunConfig, client, echo) -> dict:
+    """Stage 1 (seed 000 §2.3.2): IHS radiation areas by downhill region growing into ``stage1.zarr``."""
     from .run import store_path
 
     from .plan import stamp, staging_path

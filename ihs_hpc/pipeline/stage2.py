@@ -53,6 +53,7 @@ PM25_UNITS = "ug m-3"
 
 
 def stl_settings(config: RunConfig) -> dict:
+    """The ``stage2.stl`` settings of ``config`` as keyword arguments of :func:`ihs_hpc.ops.stl.stl_baseline`."""
     return dict(config["stage2.stl"])
 
 
@@ -168,6 +169,7 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
 
 
 def stage2_variables(met_vars) -> dict:
+    """Variable specs of ``stage2.zarr`` for the meteorological variables ``met_vars``."""
     specs = {
         "pm25_bl": cube_spec(PM25_UNITS, "PM2.5 baseline: STL trend + seasonal (eq. 2)"),
         "pm25_bl_mlr": cube_spec(PM25_UNITS, "PM2.5 baseline explained by meteorological baselines (eq. 3)"),
@@ -189,6 +191,8 @@ def stage2_variables(met_vars) -> dict:
 
 
 def run_stage2(config: RunConfig, client, echo) -> dict:
+    """Stage 2 (seed 000 §2.3.3, eqs. 1–4): STL baselines, regression on the met baselines and met removal into
+    ``stage2.zarr``."""
     from .plan import stamp, staging_path
     from .run import store_path
 

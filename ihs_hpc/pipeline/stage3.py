@@ -36,6 +36,8 @@ def ihs_related(tile, bl_oem, *, stage2, areas: np.ndarray) -> dict:
 
 
 def run_stage3(config: RunConfig, client, echo) -> dict:
+    """Stage 3 (seed 000 §2.3.4, eq. 10): background filled into the IHS areas (kriging or the U-ConvLSTM) and
+    ``pm25_ihs``."""
     from .run import store_path
 
     if config["stage3.method"] == "uconvlstm":  # the seed's U-ConvLSTM: ihs_hpc/pipeline/stage3_model.py

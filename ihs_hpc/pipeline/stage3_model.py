@@ -34,6 +34,7 @@ UNITS = "ug m-3"
 
 
 def model_dir(config: RunConfig) -> Path:
+    """Directory of the run's U-ConvLSTM (checkpoints, model, metrics)."""
     return config.run_dir / MODEL_DIR
 
 

@@ -59,6 +59,7 @@ def read_indicators(path, known_regions: dict[str, str]) -> pd.DataFrame:
 
 
 def city_of_ihs(cubes, n_city: int) -> np.ndarray:
+    """Index of the city holding each IHS source's pixel (-1: none)."""
     if "ihs_row" not in cubes or "city_id" not in cubes or n_city == 0:
         return np.full(int(cubes.sizes.get("ihs", 0)), -1)
     rows = cubes["ihs_row"].values.astype(np.int64)

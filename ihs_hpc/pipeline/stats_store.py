@@ -133,6 +133,7 @@ def stats_task(task: TileMembers, **kwargs) -> dict:
 
 # --------------------------------------------------------------------------- stores
 def create_stat_stores(out_dir: Path, grid: Grid, years, tile_size: int, has_oem: bool, has_truth: bool):
+    """Create ``maps.zarr`` and ``trend_maps.zarr`` in ``out_dir`` for the tile pass to fill."""
     import dask.array as da
     import xarray as xr
 
@@ -170,6 +171,7 @@ def create_stat_stores(out_dir: Path, grid: Grid, years, tile_size: int, has_oem
 
 
 def write_sums(path: Path, sums: dict, time, layout: GroupLayout, group_names, extra_attrs: dict) -> None:
+    """Write the per-group daily sums and counts as ``series.zarr`` and mark it complete."""
     import xarray as xr
 
     kinds = layout.kinds()
@@ -211,6 +213,7 @@ def inputs_fingerprint(paths, tile_size: int) -> str:
 
 
 def stored_inputs_fingerprint(path: Path) -> str | None:
+    """The input fingerprint recorded in ``series.zarr`` at ``path`` (``None`` when unreadable)."""
     import zarr
 
     try:

@@ -13,6 +13,8 @@ from .stats_format import finite_or_none
 
 
 def truth_scores(sums, layout, maps, inside, totals, ym, years, writer, cal=None) -> dict:
+    """Scores of the estimate against the synthetic truth in IHS areas; writes ``truth_scores`` and ``truth_annual``
+    tables."""
     A = layout.IHS_AREA
     est_map, true_map = maps["mean_pm25_ihs"].values[inside], maps["mean_pm25_ihs_true"].values[inside]
     daily = means_from_sums({k: v[A] for k, v in sums.items()})

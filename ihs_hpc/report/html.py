@@ -37,6 +37,7 @@ code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .92e
 
 @dataclass
 class Section:
+    """One section of the HTML report: a title, Markdown text, figures (path, caption) and tables."""
     title: str
     text: str = ""
     figures: list[tuple[str, str]] = field(default_factory=list)  # (relative path, caption)

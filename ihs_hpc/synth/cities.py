@@ -69,6 +69,7 @@ class Cities:
 
 @dataclass
 class UrbanBlob:
+    """One town's PM2.5 blob: centre, width, amplitude, heating-season and weekly modulation, trend."""
     lat: float
     lon: float
     sigma_km: float
@@ -165,6 +166,8 @@ def _bth(grid: Grid, path: Path | None) -> Cities:
 
 
 def make_cities(grid: Grid, dem: np.ndarray, kind: str, n: int, seed: int, path=None) -> Cities:
+    """City polygons on ``grid``: ``voronoi`` (``n`` seeded cells) or ``bth`` (the shipped BTH boundaries at
+    ``path``)."""
     if kind == "voronoi":
         return _voronoi(grid, dem, n, seed)
     if kind == "bth":

@@ -335,6 +335,7 @@ def truth_tables(scene: Scene, truth_sum, pm_sum, own_sum) -> dict:
 
 
 def summary_attrs(scene: Scene, tables: dict, truth_sum, pm_sum) -> dict:
+    """Headline attributes of a written scene: true IHS share, mean PM2.5, mean IHS PM2.5 in the areas."""
     union = (scene.areas.count > 0)
     t = float(truth_sum[:, union].sum())
     p = float(pm_sum[:, union].sum())

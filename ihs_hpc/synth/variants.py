@@ -110,6 +110,7 @@ DEFAULT = SceneOptions()
 
 
 def as_options(options) -> SceneOptions:
+    """``options`` (None, a mapping or :class:`SceneOptions`) as :class:`SceneOptions`."""
     if options is None:
         return DEFAULT
     if isinstance(options, SceneOptions):

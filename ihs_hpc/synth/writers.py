@@ -25,6 +25,7 @@ CHAP_MISSING = 65535
 
 
 def chap_name(day) -> str:
+    """File name of one day's CHAP PM2.5 NetCDF (the published V4 naming)."""
     return f"CHAP_PM2.5_D1K_{str(np.datetime64(day, 'D')).replace('-', '')}_V4.nc"
 
 
@@ -56,6 +57,7 @@ def write_chap_day(path, lat, lon, values, *, dtype: str = "float32") -> None:
 
 
 def write_era5_year(path, scene, year: int) -> None:
+    """Write one year of the scene's meteorology as an ERA5-like daily NetCDF file."""
     import xarray as xr
 
     from .meteorology import MET_VARIABLES
@@ -90,6 +92,7 @@ def write_era5_year(path, scene, year: int) -> None:
 
 
 def write_dem_tif(path, scene) -> None:
+    """Write the scene's DEM as a GeoTIFF (EPSG:4326, the grid's transform)."""
     import rasterio
 
     g = scene.grid
@@ -100,6 +103,7 @@ def write_dem_tif(path, scene) -> None:
 
 
 def write_ihs_csv(path, scene) -> None:
+    """Write the scene's IHS table (id, name, category, lon, lat, start and end year) as CSV."""
     import pandas as pd
 
     s = scene.sources
@@ -110,6 +114,7 @@ def write_ihs_csv(path, scene) -> None:
 
 
 def write_cities_geojson(path, scene) -> None:
+    """Write the scene's city polygons as GeoJSON."""
     Path(path).write_text(json.dumps(scene.cities.geojson(scene.grid), ensure_ascii=False), encoding="utf-8")
 
 
