@@ -90,6 +90,16 @@ def cluster_area_total(ctx: ReportContext, indices, years) -> np.ndarray:
     return out
 
 
+def coverage_note(ctx: ReportContext, level: float) -> str:
+    """``" (coverage of the truth on this run: …)"`` from ``truth_scores.csv``; empty without it."""
+    truth = ctx.csv("truth_scores")
+    tag = f"coverage{int(round(100 * level))}_source_annual"
+    if truth is None or tag not in set(truth["metric"]):
+        return ""
+    value = float(truth.loc[truth["metric"] == tag, "value"].iloc[0])
+    return f" (their coverage of the synthetic truth on this run, `{tag}`: {value:.2f})"
+
+
 def attribution_section(ctx: ReportContext) -> Section | None:
     """Per-source tables with intervals and the multi-source case study (None without the CSV)."""
     table = ctx.csv(ATTRIBUTION_CSV.removesuffix(".csv"), dtype={"ihs_id": str})
@@ -105,7 +115,9 @@ def attribution_section(ctx: ReportContext) -> Section | None:
                 "of overlapping areas by a non-negative fit on per-source footprints exp(−d/L); the parts of every "
                 "pixel add up to its estimate. `pm25_ihs_own` is a source's own contribution averaged over its "
                 "radiation area (µg m⁻³), `share_of_area_pct` its share of the area's IHS-related PM2.5; "
-                f"lower/upper: the {100 * level:g} % bootstrap interval over days. `method`: alone (no other "
+                f"lower/upper: the {100 * level:g} % bootstrap interval over days — day-to-day sampling only, not "
+                "the error of the background fill or of the split, so not calibrated"
+                + coverage_note(ctx, level) + ". `method`: alone (no other "
                 "source in the area), nnls (fitted), equal_strength (the sources cannot be told apart: split "
                 "with equal strengths, flagged), not_operating. Operating source-years by method: "
                 + ", ".join(f"{k} {v}" for k, v in methods.items()) + ". All rows: `../stats/ihs_attribution.csv`.")
