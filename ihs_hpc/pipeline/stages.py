@@ -60,7 +60,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("allocate", "reduction targets by minimised Gini (seed 003)", "ihs_hpc.pipeline.allocate:run_allocation",
           "allocation", ("allocation",), ("stats",), 1, needs_cluster=False),
     Stage("report", "figures and HTML report", "ihs_hpc.pipeline.report:run_report",
-          "report", ("report",), ("input", "stage1", "stats", "allocate"), 2, needs_cluster=False),
+          "report", ("report",), ("input", "stage1", "stats", "allocate"), 3, needs_cluster=False),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 BY_NAME = {s.name: s for s in STAGES}
