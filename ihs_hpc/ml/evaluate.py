@@ -45,10 +45,11 @@ def kriging_fill(data: StageData, store: Path, variable: str = "pm25_bl_tem", *,
     func = partial(fill_block, store=Path(store), variable=variable, lat=data.scene.lat, lon=data.scene.lon,
                    holes=holes, fill_mask=data.scored, model=model, k=k, variogram=variogram,
                    variogram_cells=variogram_cells)
-    if client is None:
-        results = [func(b) for b in blocks]
-    else:
-        results = client.gather([client.submit(func, b, pure=False) for b in blocks])
+    from ..pipeline.executor import map_tiles
+
+    results = []
+    map_tiles(func, blocks, client, desc="validation kriging", unit="block",
+              on_result=lambda _block, value: results.append(value))
     flat_scored = np.flatnonzero(data.scored.ravel())
     column = np.full(data.scored.size, -1, dtype=np.int64)
     column[flat_scored] = np.arange(flat_scored.size)
