@@ -148,21 +148,6 @@ def all_sum(dist: Dist, values):
     return hvd.allreduce(values, op=hvd.Sum, name="ihs_all_sum")
 
 
-def broadcast_flag(dist: Dist, flag: bool) -> bool:
-    """Rank 0's boolean, on every rank."""
-    if dist.world == 1:
-        return bool(flag)
-    import torch
-
-    t = torch.tensor([1.0 if flag else 0.0])
-    if dist.backend == "ddp":
-        import torch.distributed as tdist
-
-        tdist.broadcast(t, src=0)
-        return bool(t.item() > 0.5)
-    import horovod.torch as hvd
-
-    return bool(hvd.broadcast(t, root_rank=0, name="ihs_flag").item() > 0.5)
 
 
 def barrier(dist: Dist) -> None:

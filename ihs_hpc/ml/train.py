@@ -31,7 +31,6 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 
 from . import distributed as D
 from .data import HolePatches, StageData, masked_mse, validation_batch, validation_windows
@@ -385,8 +384,3 @@ def load_model(path: Path, device=None):
     if device is not None:
         model.to(device)
     return model, state
-
-
-def parameters_vector(model) -> np.ndarray:
-    """All parameters of a model, flattened in ``state_dict`` order (float64, for comparisons)."""
-    return np.concatenate([p.detach().double().cpu().numpy().ravel() for p in model.state_dict().values()])
