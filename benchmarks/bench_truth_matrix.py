@@ -3,15 +3,16 @@
 For every scene variant of :data:`ihs_hpc.validate.VARIANTS` and every seed, a ``tiny`` scene is
 generated once; the pipeline (input → prep → stage 1 → stage 2 → stage 3 → stats) then runs on it in
 each combination of ``stage2.met_fit`` (background | pixel) and ``prep.outliers`` (residual | iqr),
-in this process (no cluster). Each run's ``stats/truth_scores.csv`` gives one row of the matrix
+with ``stage3.drift: covariates``, and once more in the default modes with ``stage3.drift: none``
+(ordinary kriging), in this process (no cluster). Each run's ``stats/truth_scores.csv`` gives one row of the matrix
 (:func:`ihs_hpc.validate.matrix_row`), judged against :data:`ihs_hpc.validate.BOUNDS`.
 
-Writes ``truth_matrix.csv`` (one row per variant, seed, met_fit, outliers; appended as runs finish, so
+Writes ``truth_matrix.csv`` (one row per variant, seed, met_fit, outliers, drift; appended as runs finish, so
 an interrupted matrix resumes) and ``truth_matrix.md`` (summary and one table per mode combination)
 to ``--out`` (default ``benchmarks/results``).
 
     python benchmarks/bench_truth_matrix.py                     # 11 variants x 3 seeds x 4 modes (hours)
-    python benchmarks/bench_truth_matrix.py --variants base,spikes --seeds 0 --modes background/residual
+    python benchmarks/bench_truth_matrix.py --variants base,spikes --seeds 0 --modes background/residual/covariates
 """
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ import yaml
 
 from ihs_hpc.validate import BOUNDS, COLUMNS, SEASONAL_CYCLE_MIN_PCT, VARIANTS, bounds_text, failures, matrix_row
 
-MODES = (("background", "residual"), ("pixel", "residual"), ("background", "iqr"), ("pixel", "iqr"))
-DEFAULT_MODE = ("background", "residual")
+MODES = (("background", "residual", "covariates"), ("background", "residual", "none"),
+         ("pixel", "residual", "covariates"), ("background", "iqr", "covariates"), ("pixel", "iqr", "covariates"))
+DEFAULT_MODE = ("background", "residual", "covariates")
 STAGES = ("input", "prep", "stage1", "stage2", "stage3", "stats")
-KEYS = ("variant", "seed", "met_fit", "outliers")
+KEYS = ("variant", "seed", "met_fit", "outliers", "drift")
 
 
 def scene_store(work: Path, variant: str, seed: int, preset: str) -> Path:
@@ -64,27 +66,30 @@ def removed_mass(run_dir: Path) -> dict:
     return {"removed_mass_ihs": float(np.nanmean(diff[inside])), "removed_mass_background": float(np.nanmean(diff[~inside]))}
 
 
-def run_combo(work: Path, store: Path, variant: str, seed: int, met_fit: str, outliers: str, preset: str) -> dict:
+def run_combo(work: Path, store: Path, variant: str, seed: int, met_fit: str, outliers: str, drift: str,
+              preset: str) -> dict:
     """One pipeline run; returns its matrix row (plus seconds)."""
     from ihs_hpc.config import load_config
     from ihs_hpc.pipeline.run import run_pipeline
 
     base = work / "runs" / f"{preset}-{variant}-s{seed}"
-    run_dir = base / f"{outliers}-{met_fit}"
+    run_dir = base / f"{outliers}-{met_fit}-{drift}"
     base.mkdir(parents=True, exist_ok=True)
     settings = {"run_dir": str(run_dir), "input": {"kind": "store", "store": str(store)},
                 "grid": {"tile_size": 32}, "cluster": {"kind": "none"}, "report": {"enabled": False},
-                "prep": {"outliers": outliers}, "stage2": {"met_fit": met_fit}}
-    path = base / f"{outliers}-{met_fit}.yaml"
+                "prep": {"outliers": outliers}, "stage2": {"met_fit": met_fit}, "stage3": {"drift": drift}}
+    path = base / f"{outliers}-{met_fit}-{drift}.yaml"
     path.write_text(yaml.safe_dump(settings))
     config = load_config(path)
-    # the other met mode with the same outlier rule shares prep and stage 1: same fingerprints, kept
-    for sibling in (base / f"{outliers}-{m}" for m in ("background", "pixel") if m != met_fit):
-        for name in ("prep.zarr", "stage1.zarr"):
+    # another run with the same outlier rule shares prep and stage 1 (and stage 2 with the same met mode):
+    # same fingerprints, kept
+    for sibling in (base / f"{outliers}-{m}-{d}" for m in ("background", "pixel") for d in ("covariates", "none")
+                    if (m, d) != (met_fit, drift)):
+        for name in ("prep.zarr", "stage1.zarr") + (("stage2.zarr",) if f"-{met_fit}-" in sibling.name else ()):
             if (sibling / name / "zarr.json").is_file() and not (run_dir / name).exists():
                 run_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(sibling / name, run_dir / name)
-    log = (base / f"{outliers}-{met_fit}.log").open("a")
+    log = (base / f"{outliers}-{met_fit}-{drift}.log").open("a")
     start = time.perf_counter()
     try:
         run_pipeline(config, None, stages=STAGES, echo=lambda m: print(m, file=log, flush=True))
@@ -92,7 +97,8 @@ def run_combo(work: Path, store: Path, variant: str, seed: int, met_fit: str, ou
         log.close()
     seconds = time.perf_counter() - start
     scores = pd.read_csv(run_dir / "stats" / "truth_scores.csv").set_index("metric")["value"].to_dict()
-    row = {"variant": variant, "seed": seed, "met_fit": met_fit, "outliers": outliers, **matrix_row(scores)}
+    row = {"variant": variant, "seed": seed, "met_fit": met_fit, "outliers": outliers, "drift": drift,
+           **matrix_row(scores)}
     for season in ("DJF", "MAM", "JJA", "SON"):
         row[f"bias_pct_{season}"] = float(scores.get(f"bias_pct_{season}", math.nan))
     row.update(removed_mass(run_dir))
@@ -102,6 +108,11 @@ def run_combo(work: Path, store: Path, variant: str, seed: int, met_fit: str, ou
 
 
 # ---------------------------------------------------------------------------------------------- tables
+def _select(df: pd.DataFrame, mode) -> pd.Series:
+    m, o, d = mode
+    return (df["met_fit"] == m) & (df["outliers"] == o) & (df["drift"] == d)
+
+
 def _fmt(value, column: str, failed: str) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "–"
@@ -115,32 +126,35 @@ def markdown(df: pd.DataFrame, command: str) -> str:
     lines = ["# Score matrix against known truth", "",
              f"Scene variants × seeds × modes on the `tiny` preset (48 × 64 px, 2019–2021), whole pipeline "
              f"(`{command}`; {platform.node()}, a shared 2-core machine; {time.strftime('%Y-%m-%d')}).", "",
-             f"Bounds (every cell of the default modes, `stage2.met_fit: background`, `prep.outliers: residual`): "
+             f"Bounds (every cell of the default modes, `stage2.met_fit: background`, `prep.outliers: residual`, "
+             f"`stage3.drift: covariates`): "
              f"{bounds_text()}. A failing cell is **bold** with ✗. month_profile_r is judged only where the truth's "
              f"month-of-year amplitude is at least {SEASONAL_CYCLE_MIN_PCT:g} %.", "",
              "Variants (`input.synthetic` options): " + "; ".join(
                  f"`{name}` {opts or '(preset)'}" for name, opts in VARIANTS.items()), "",
              "## Cells within all bounds, per variant and mode", ""]
-    modes = [m for m in MODES if ((df["met_fit"] == m[0]) & (df["outliers"] == m[1])).any()]
-    head = "| variant | " + " | ".join(f"{m}/{o}" for m, o in modes) + " |"
+    present = {tuple(r) for r in df[["met_fit", "outliers", "drift"]].itertuples(index=False)}
+    order = {m: i for i, m in enumerate(MODES)}
+    modes = sorted(present, key=lambda m: (order.get(m, len(order)), m[2] != "covariates", m))
+    head = "| variant | " + " | ".join("/".join(m) for m in modes) + " |"
     lines += [head, "|:---|" + "---:|" * len(modes)]
     for variant in dict.fromkeys(df["variant"]):
         cells = []
-        for m, o in modes:
-            sub = df[(df["variant"] == variant) & (df["met_fit"] == m) & (df["outliers"] == o)]
+        for mode in modes:
+            sub = df[(df["variant"] == variant) & _select(df, mode)]
             ok = int((sub["failed"].fillna("") == "").sum())
             bad = sorted({f for fs in sub["failed"].fillna("") for f in fs.split(";") if f})
             cells.append(f"{ok}/{len(sub)}" + (f" ({', '.join(bad)})" if bad else ""))
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines += ["", "## Mean over seeds, modes side by side", ""]
     key = ["bias_pct", "daily_r", "month_profile_r", "share_error_pp"]
-    head = "| variant | " + " | ".join(f"{c} {m}/{o}" for c in key for m, o in modes) + " |"
+    head = "| variant | " + " | ".join(f"{c} {'/'.join(m)}" for c in key for m in modes) + " |"
     lines += [head, "|:---|" + "---:|" * (len(key) * len(modes))]
     for variant in dict.fromkeys(df["variant"]):
         cells = []
         for c in key:
-            for m, o in modes:
-                sub = df[(df["variant"] == variant) & (df["met_fit"] == m) & (df["outliers"] == o)]
+            for mode in modes:
+                sub = df[(df["variant"] == variant) & _select(df, mode)]
                 cells.append(_fmt(float(sub[c].mean()), c, ""))
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     if "removed_mass_ihs" in df:
@@ -154,9 +168,9 @@ def markdown(df: pd.DataFrame, command: str) -> str:
                 sub = df[(df["variant"] == variant) & (df["outliers"] == o)]
                 cells += [f"{sub['removed_mass_ihs'].mean():.3f}", f"{sub['removed_mass_background'].mean():.3f}"]
             lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    for m, o in modes:
-        sub = df[(df["met_fit"] == m) & (df["outliers"] == o)]
-        lines += ["", f"## met_fit: {m}, outliers: {o}", "",
+    for m, o, d in modes:
+        sub = df[_select(df, (m, o, d))]
+        lines += ["", f"## met_fit: {m}, outliers: {o}, drift: {d}", "",
                   "| variant | seed | " + " | ".join(cols) + " | seconds |",
                   "|:---|---:|" + "---:|" * (len(cols) + 1)]
         for _, r in sub.iterrows():
@@ -170,8 +184,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--modes", default=",".join(f"{m}/{o}" for m, o in MODES),
-                        help="met_fit/outliers pairs, comma-separated")
+    parser.add_argument("--modes", default=",".join("/".join(m) for m in MODES),
+                        help="met_fit/outliers/drift triples, comma-separated")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ihs_truth_matrix"))
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
@@ -182,23 +196,25 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")
     seeds = [int(s) for s in args.seeds.split(",") if s != ""]
-    modes = [tuple(m.split("/")) for m in args.modes.split(",") if m]
+    modes = [tuple((m.split("/") + ["covariates"])[:3]) for m in args.modes.split(",") if m]
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     csv = out / f"{args.name}.csv"
     done = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(columns=list(KEYS))
+    if "drift" not in done:
+        done["drift"] = "none"  # rows from before stage3.drift: ordinary kriging
     have = {tuple(r) for r in done[list(KEYS)].astype(str).itertuples(index=False)}
     command = "python benchmarks/bench_truth_matrix.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for variant in variants:
         for seed in seeds:
             store = None
-            for met_fit, outliers in sorted(modes, key=lambda m: (m[1], m[0])):
-                if (variant, str(seed), met_fit, outliers) in have:
+            for met_fit, outliers, drift in sorted(modes, key=lambda m: (m[1], m[0], m[2])):
+                if (variant, str(seed), met_fit, outliers, drift) in have:
                     continue
                 store = store or scene_store(work, variant, seed, args.preset)
-                row = run_combo(work, store, variant, seed, met_fit, outliers, args.preset)
-                print(f"{variant:22s} seed {seed} {met_fit:10s} {outliers:8s} "
+                row = run_combo(work, store, variant, seed, met_fit, outliers, drift, args.preset)
+                print(f"{variant:22s} seed {seed} {met_fit:10s} {outliers:8s} {drift:10s} "
                       + " ".join(f"{c}={row[c]:.3f}" for c in BOUNDS) + f"  failed: {row['failed'] or '-'} "
                       f"({row['seconds']:.0f} s)", flush=True)
                 done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
@@ -210,7 +226,7 @@ def main(argv=None) -> int:
     done = done.sort_values(["variant", "seed"], key=lambda c: c.map(order) if c.name == "variant" else c)
     done.to_csv(csv, index=False)
     (out / f"{args.name}.md").write_text(markdown(done, command))
-    default = done[(done["met_fit"] == DEFAULT_MODE[0]) & (done["outliers"] == DEFAULT_MODE[1])]
+    default = done[_select(done, DEFAULT_MODE)]
     bad = default[default["failed"].fillna("") != ""]
     print(f"default modes: {len(default) - len(bad)}/{len(default)} cells within bounds; tables in {out}")
     return 0

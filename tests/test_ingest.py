@@ -310,3 +310,22 @@ def test_grid_from_config():
     assert grid_from_config([39, 40, 116, 117, 0.1]).shape == (10, 10)
     with pytest.raises(IngestError):
         check_config([1, 2])
+
+
+def test_urban_map_is_averaged_onto_the_grid(tmp_path, inputs):
+    """``urban`` (stage 3's drift covariate): a raster at twice the grid's resolution arrives as the mean
+    of the four source cells of each grid cell; a path with no raster is an error naming it."""
+    res = GRID.res / 2
+    ny, nx = 2 * GRID.ny, 2 * GRID.nx
+    values = np.random.default_rng(3).gamma(2.0, 50.0, (ny, nx)).astype(np.float32)
+    with rasterio.open(tmp_path / "built.tif", "w", driver="GTiff", width=nx, height=ny, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=Affine(res, 0, GRID.west, 0, -res, GRID.north)) as dst:
+        dst.write(values, 1)
+    inputs["urban"] = {"path": str(tmp_path / "built.tif")}
+    ds = open_store(ingest(inputs, tmp_path / "cubes.zarr", progress=False))
+    expected = values.reshape(GRID.ny, 2, GRID.nx, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(ds.urban.values, expected, rtol=1e-5)
+    assert ds.urban.attrs["ihs_resampling"] == "average"
+    inputs["urban"] = {"path": str(tmp_path / "nothing_here")}
+    with pytest.raises(IngestError, match="urban map: .*nothing_here: no such file"):
+        ingest(inputs, tmp_path / "other.zarr", progress=False)

@@ -214,3 +214,31 @@ def test_config_accepts_the_model_and_rejects_bad_values(tmp_path):
     bad.write_text("stage3: {method: uconvlstm, uconvlstm: {backend: mpi}}\n")
     with pytest.raises(ConfigError, match="stage3.uconvlstm.backend"):
         load_config(bad)
+
+
+def test_auto_fills_with_the_method_of_lower_held_out_rmse(tiny_stores):
+    """``stage3.method: auto`` trains, scores both fills on the held-out holes and fills with the better one;
+    a kriging setting changed afterwards is scored again with the same model (no retraining)."""
+    import pandas as pd
+
+    config = _run(tiny_stores, "auto", method="auto", steps=8, val_every=4, checkpoint_every=4, patience=10)
+    run_dir = config.with_suffix("")
+    out = _cli("run", config, "--stages", "stage3", "--cluster", "none").stdout
+    assert "trained 8 steps" in out
+    table = pd.read_csv(run_dir / "uconvlstm" / "stage3_validation.csv").set_index("method")
+    better = table["rmse"].idxmin()
+    s3 = xr.open_zarr(run_dir / "stage3.zarr")
+    assert s3.attrs["method"] == better
+    assert f"stage3.method auto: {better}" in out
+    record = json.loads((run_dir / "run.json").read_text())["stages"]["stage3"]
+    assert record["method"] == better and record["chosen_by_rmse"] == pytest.approx(table["rmse"].to_dict())
+    doc = json.loads((run_dir / "uconvlstm" / "validation.json").read_text())
+    assert doc["kriging"]["drift"] == "covariates"
+    settings = json.loads(config.read_text())
+    settings["stage3"]["drift"] = "none"
+    config.write_text(json.dumps(settings))
+    out = _cli("run", config, "--stages", "stage3", "--cluster", "none", "--rerun-changed").stdout
+    assert "trained" not in out
+    doc = json.loads((run_dir / "uconvlstm" / "validation.json").read_text())
+    assert doc["kriging"]["drift"] == "none"
+    assert doc["scores"]["kriging"]["rmse"] != pytest.approx(table.loc["kriging", "rmse"])

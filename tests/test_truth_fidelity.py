@@ -18,7 +18,7 @@ from scipy.interpolate import RegularGridInterpolator
 from ihs_hpc.validate import VARIANTS, failures, matrix_row
 
 #: variants run here besides the base scene of tiny_local_run (the default modes)
-CI_VARIANTS = ("summer_peak", "spikes")
+CI_VARIANTS = ("summer_peak", "spikes", "towns_near_ihs")
 STAGES = ("input", "prep", "stage1", "stage2", "stage3", "stats")
 
 
@@ -64,6 +64,20 @@ def test_default_modes_keep_the_accuracy_promise(tiny_local_run, variant_runs):
     for name, row in rows.items():
         assert row["truth_month_amplitude_pct"] > 20  # every scene here has a seasonal cycle to recover
         assert not failures(row), f"{name}: {failures(row)} outside the bounds: {row}"
+
+
+def test_drift_keeps_towns_inside_the_areas_out_of_pm25_ihs(variant_runs, tmp_path):
+    """Towns next to the sources: ordinary kriging of the background (``stage3.drift: none``) reads their
+    PM2.5 inside the areas as IHS; regression kriging on elevation and the urban map does not."""
+    run = variant_runs["towns_near_ihs"]
+    s3 = xr.open_zarr(run / "stage3.zarr")
+    assert s3.attrs["drift"] == "dem,urban"
+    plain = _run(tmp_path, "plain", {"input": {"kind": "store", "store": str(run / "cubes.zarr")},
+                                     "stage3": {"drift": "none"}})
+    assert xr.open_zarr(plain / "stage3.zarr").attrs["drift"] == "none"
+    with_drift, without = _row(run), _row(plain)
+    assert abs(with_drift["bias_pct"]) < 10 < abs(without["bias_pct"]), (with_drift, without)
+    assert abs(with_drift["share_error_pp"]) < abs(without["share_error_pp"])
 
 
 def test_spikes_are_removed_and_plume_days_kept(variant_runs):

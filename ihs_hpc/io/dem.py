@@ -151,8 +151,9 @@ def _read_netcdf(path, grid: Grid, resampling, variable):
 
 
 def read_dem(path, grid: Grid, *, variable: str | None = None, band: int = 1, resampling: str | None = "auto",
-             return_info: bool = False):
-    """Elevation (m) on ``grid`` as float32 ``(ny, nx)``, NaN where unknown.
+             return_info: bool = False, what: str = "DEM"):
+    """Elevation (m) on ``grid`` as float32 ``(ny, nx)``, NaN where unknown — or any other static map
+    (``what`` names it in errors: the ``urban`` covariate is read the same way).
 
     Parameters
     ----------
@@ -169,9 +170,12 @@ def read_dem(path, grid: Grid, *, variable: str | None = None, band: int = 1, re
     return_info : bool
         Also return ``{"resampling": ..., "source_res_deg": ..., "files": ...}``.
     """
-    files = expand_paths(path, "*.tif*")
+    try:
+        files = expand_paths(path, "*.tif*")
+    except IngestError as err:
+        raise IngestError(f"{what}: {err}") from None
     if not files:
-        raise IngestError("no DEM files found", path=str(path))
+        raise IngestError(f"no {what} files found", path=str(path))
     total = np.zeros(grid.shape, dtype=np.float64)
     count = np.zeros(grid.shape, dtype=np.int32)
     methods, resolutions = set(), []
@@ -188,7 +192,7 @@ def read_dem(path, grid: Grid, *, variable: str | None = None, band: int = 1, re
     with np.errstate(invalid="ignore", divide="ignore"):
         dem = np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
     if not np.any(np.isfinite(dem)):
-        raise IngestError(f"the DEM does not cover the grid ({grid.south}..{grid.north} °N, {grid.west}..{grid.east} °E) "
+        raise IngestError(f"the {what} does not cover the grid ({grid.south}..{grid.north} °N, {grid.west}..{grid.east} °E) "
                           f"or holds only nodata there", path=str(files[0]))
     if return_info:
         return dem, {"resampling": "/".join(sorted(methods)), "source_res_deg": float(np.median(resolutions)), "files": len(files)}

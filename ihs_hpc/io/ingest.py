@@ -42,6 +42,8 @@ Configuration (a plain dict, e.g. the ``input.files`` section of a run's YAML)::
       path: /data/dem.tif          # GeoTIFF(s) in any CRS, or NetCDF with 1-D lat/lon
       variable: null               # NetCDF variable
       resampling: auto             # auto | average | bilinear | nearest | ...
+    urban:                         # optional: built-up or population density raster (GHSL, WorldPop, ...),
+      path: /data/ghsl_built.tif   #   stage 3's drift covariate beside elevation; keys as for dem
     ihs:
       path: /data/ihs.csv          # CSV, GeoJSON, Shapefile
       id: null                     # column names (null: aliases, see ihs_hpc.io.ihs_points)
@@ -63,7 +65,8 @@ Configuration (a plain dict, e.g. the ``input.files`` section of a run's YAML)::
       crs_offset: auto             # auto (gcj02 for cnmaps/AMap files) | gcj02 | null (none)
 
 Output: ``pm25 (time, lat, lon)`` float32 µg m-3; ``t2m, d2m, rh, tp, sp, u10, v10 (time, met_lat,
-met_lon)`` on ``grid.enclosing(0.1, margin_cells=1)``; ``dem (lat, lon)`` m; ``city_id (lat, lon)`` int16
+met_lon)`` on ``grid.enclosing(0.1, margin_cells=1)``; ``dem (lat, lon)`` m; ``urban (lat, lon)`` (when
+configured, in its own units); ``city_id (lat, lon)`` int16
 with the ``city`` table; the ``ihs`` table with ``ihs_operating (ihs, year)``. Root attributes record
 the configuration, the source files and the unit conversions.
 
@@ -255,9 +258,15 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     bar = Progress(progress).bar
 
     # 1. static inputs first: cheap, and their errors should come before hours of reading
-    with bar("static inputs", 3, "input") as pbar:
+    with bar("static inputs", 4, "input") as pbar:
         d = config["dem"]
         dem, dem_info = read_dem(d["path"], grid, return_info=True, **renamed_options(d, {"variable": "variable", "band": "band", "resampling": "resampling"}))
+        pbar.update(1)
+        u = config.get("urban") or None
+        urban = None
+        if u and u.get("path"):
+            urban, urban_info = read_dem(u["path"], grid, return_info=True, what="urban map", **renamed_options(
+                u, {"variable": "variable", "band": "band", "resampling": "resampling"}))
         pbar.update(1)
         c = config.get("cities") or None
         if c and c.get("path"):
@@ -322,6 +331,8 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     for name, var_attrs in met.variables.items():
         variables[name] = met_spec(var_attrs["units"], var_attrs["long_name"], var_attrs.get("standard_name"))
     variables["dem"] = map_spec("m", "surface elevation", "surface_altitude")
+    if urban is not None:
+        variables["urban"] = map_spec("1", "built-up / population density (stage 3's drift covariate)")
     variables["city_id"] = VarSpec(("lat", "lon"), {"long_name": "index of the city holding the cell centre (-1: none)"}, "int16")
     store_attrs = {
         "title": "ihs_hpc input cubes ingested from files",
@@ -332,6 +343,8 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     create_store(partial, grid, variables, tile_size=tile_size, time=days, met_grid=met_grid, static=static,
                  attrs={**store_attrs, **extra_attrs})
     write_array(partial, "dem", dem)
+    if urban is not None:
+        write_array(partial, "urban", urban)
     write_array(partial, "city_id", city_id)
     memory_mb, batch_days, workers = config.get("memory_mb"), config.get("batch_days"), int(config.get("workers") or 1)
     pm_stats = write_daily_cube(partial, pm25, grid, tile_size=tile_size, work_dir=work, batch_days=batch_days,
@@ -354,6 +367,9 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
     for name, text in met.source_units().items():
         group[name].attrs.update({"ihs_source_units": text})
     group["dem"].attrs.update({"ihs_resampling": dem_info["resampling"], "ihs_source_res_deg": dem_info["source_res_deg"]})
+    if urban is not None:
+        group["urban"].attrs.update({"ihs_resampling": urban_info["resampling"],
+                                     "ihs_source_res_deg": urban_info["source_res_deg"], "ihs_source": str(u["path"])})
     if cities is not None:
         group["city_id"].attrs.update({"ihs_crs_offset_removed": cities["city_id"].attrs["ihs_crs_offset_removed"],
                                        "flag_values": -1, "flag_meanings": "no_city"})

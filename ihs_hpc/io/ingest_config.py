@@ -12,13 +12,14 @@ from ..grid import BTH_GRID, Grid
 from .errors import IngestError
 
 _KNOWN_KEYS = {"start", "end", "grid", "tile_size", "allow_gaps", "clip_to_boundary", "memory_mb", "batch_days",
-               "workers", "work_dir", "pm25", "era5", "dem", "ihs", "cities", "plausible", "strict",
+               "workers", "work_dir", "pm25", "era5", "dem", "urban", "ihs", "cities", "plausible", "strict",
                "fingerprint_content"}
 _SECTION_KEYS = {
     "pm25": {"path", "format", "variable", "band", "date_regex", "date_format", "glob", "allow_gaps", "mask_threshold"},
     "era5": {"path", "format", "units", "tp_statistic", "utc_offset_hours", "band_names", "date_regex", "date_format",
              "glob", "allow_gaps"},
     "dem": {"path", "variable", "band", "resampling"},
+    "urban": {"path", "variable", "band", "resampling"},
     "ihs": {"path", "id", "lon", "lat", "name", "category", "start", "end", "status", "status_id", "status_year",
             "status_operating", "missing_years", "outside", "crs_offset", "layer"},
     "cities": {"path", "name", "name_en", "adcode", "crs_offset", "layer"},
@@ -122,6 +123,7 @@ def input_files(config: Mapping) -> dict[str, list[Path]]:
         "pm25": listed("pm25", PM25_FORMATS.get(pm_format, (None, "*"))[1]),
         "era5": listed("era5", "*.tif" if era5_format == "gee-geotiff" else "*.nc"),
         "dem": listed("dem", "*"),
+        "urban": listed("urban", "*"),
         "ihs": listed("ihs", "*"),
         "cities": listed("cities", "*"),
     }

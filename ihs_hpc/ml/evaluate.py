@@ -4,7 +4,8 @@ Both methods get the same information — ``pm25_bl_tem`` of every day of the he
 year's IHS areas and the validation holes hidden (:mod:`ihs_hpc.ml.holes`) — and fill the hidden
 pixels; both are scored on the same pixels (hidden, inside the validation blocks, outside every IHS
 area) against the values that were hidden. Kriging is the pipeline's own
-(:func:`ihs_hpc.pipeline.daily.fill_block`: per-day variogram, ordinary kriging from the ``k``
+(:func:`ihs_hpc.pipeline.daily.fill_block`: per-day variogram, kriging — regression kriging on the
+run's ``stage3.drift`` covariates by default — from the ``k``
 nearest visible pixels) with the run's ``stage3`` kriging settings; the model never saw a day of
 the held-out year or a target pixel of a validation block while it was trained.
 
@@ -33,9 +34,10 @@ def validation_truth(data: StageData) -> np.ndarray:
 
 
 def kriging_fill(data: StageData, store: Path, variable: str = "pm25_bl_tem", *, model: str = "exponential",
-                 k: int = 16, variogram: str = "global", variogram_cells: int = 8, client=None,
+                 k: int = 16, variogram: str = "global", variogram_cells: int = 8, drift=None, client=None,
                  n_blocks: int = 4) -> np.ndarray:
-    """Kriged values ``(n_val_days, n_scored)`` of the validation holes (the pipeline's stage-3 kriging)."""
+    """Kriged values ``(n_val_days, n_scored)`` of the validation holes (the pipeline's stage-3 kriging,
+    regression kriging on ``drift`` when given)."""
     from ..pipeline.daily import DayBlock, fill_block
 
     days = data.val_days
@@ -44,7 +46,7 @@ def kriging_fill(data: StageData, store: Path, variable: str = "pm25_bl_tem", *,
     blocks = [DayBlock(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
     func = partial(fill_block, store=Path(store), variable=variable, lat=data.scene.lat, lon=data.scene.lon,
                    holes=holes, fill_mask=data.scored, model=model, k=k, variogram=variogram,
-                   variogram_cells=variogram_cells)
+                   variogram_cells=variogram_cells, drift=drift)
     from ..pipeline.executor import map_tiles
 
     results = []

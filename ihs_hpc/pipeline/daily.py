@@ -66,24 +66,37 @@ def block_days(grid: Grid, budget_values: int = 20_000_000) -> int:
 
 
 def fill_days(data, first_day: int, *, lat, lon, holes=None, fill_mask=None, model: str = "exponential", k: int = 16,
-              seed: int = 0, variogram: str = "global", variogram_cells: int = 8, out=None) -> list[dict]:
+              seed: int = 0, variogram: str = "global", variogram_cells: int = 8, drift=None, out=None) -> list[dict]:
     """Krige the NaN pixels (and ``holes``) of every day of ``data (days, ny, nx)``; day ``i`` is day
     ``first_day + i`` of the record (it seeds the variogram subsample).
+
+    ``drift``: standardised covariate maps ``(p, ny, nx)`` (:func:`~ihs_hpc.ops.drift.standardise`);
+    given, each day is filled by regression kriging — its least-squares trend on the covariates
+    (:func:`~ihs_hpc.ops.drift.drift_trend`) plus the ordinary kriging of the residual — and the
+    day's coefficients are in its figures (``drift``, intercept first). Values that were there are
+    kept as they were.
 
     Writes each filled day into ``out[i]`` when given (any float dtype) and returns the per-day figures
     of :func:`~ihs_hpc.ops.gapfill.fill_gaps` (with ``params`` and ``day``). A day's result does not
     depend on the other days of the block.
     """
+    from ..ops.drift import drift_trend
+
     infos = []
     for offset in range(len(data)):
         field = np.asarray(data[offset], dtype=np.float64)
         if holes is not None:
             field = np.where(holes, np.nan, field)
         day = first_day + offset
-        params = _day_variogram(field, lat, lon, model, seed=(seed, day), estimator=variogram,
+        trend, beta = drift_trend(field, drift) if drift is not None else (None, None)
+        kriged = field if trend is None else field - trend
+        params = _day_variogram(kriged, lat, lon, model, seed=(seed, day), estimator=variogram,
                                 max_cells=variogram_cells)
-        filled, info = fill_gaps(field, lat, lon, model=model, k=k, fill_mask=fill_mask,
+        filled, info = fill_gaps(kriged, lat, lon, model=model, k=k, fill_mask=fill_mask,
                                  variogram_parameters=params, seed=(seed, day))
+        if trend is not None:
+            filled = np.where(np.isnan(field), filled + trend, field)
+            info["drift"] = beta
         info["params"] = params
         info["day"] = day
         if out is not None:
@@ -94,7 +107,7 @@ def fill_days(data, first_day: int, *, lat, lon, holes=None, fill_mask=None, mod
 
 def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=None, fill_mask=None,
                model: str = "exponential", k: int = 16, seed: int = 0, original=None, variogram: str = "global",
-               variogram_cells: int = 8) -> dict:
+               variogram_cells: int = 8, drift=None) -> dict:
     """Krige the NaN pixels (and ``holes``) of every day of a block read from ``store``; return the fills,
     sparse (``day``, flat ``pixel``, ``value``) with the per-day ``info``.
 
@@ -111,7 +124,7 @@ def fill_block(block: DayBlock, *, store: Path, variable: str, lat, lon, holes=N
         missing_input = np.isnan(raw).reshape(len(raw), -1).sum(axis=1)
     filled = np.empty_like(data)
     infos = fill_days(data, block.start, lat=lat, lon=lon, holes=holes, fill_mask=fill_mask, model=model, k=k,
-                      seed=seed, variogram=variogram, variogram_cells=variogram_cells, out=filled)
+                      seed=seed, variogram=variogram, variogram_cells=variogram_cells, drift=drift, out=filled)
     days, pixels, values = [], [], []
     for offset, (field, info) in enumerate(zip(data, infos)):
         if holes is not None:
@@ -233,9 +246,11 @@ def fill_block_day_major(block: DayBlock, *, days: Path, lat, lon, stage_store: 
 
 def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, scratch: Path, holes=None,
                fill_mask=None, model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days",
-               variogram: str = "global", variogram_cells: int = 8) -> tuple[DayMajorFills, list]:
+               variogram: str = "global", variogram_cells: int = 8, drift=None) -> tuple[DayMajorFills, list]:
     """Krige every day of ``store[variable]`` (NaN pixels inside ``fill_mask``, and ``holes``), one task per
     tile to copy the cube day-major and one per block of days to krige (see the module docstring).
+
+    ``drift``: covariate maps for regression kriging (see :func:`fill_days`).
 
     Returns the :class:`DayMajorFills` for :func:`merge_cube` and the per-day figures sorted by day
     (``n_missing_input`` too when ``original=(store, variable)`` is given). Everything lives in
@@ -262,7 +277,7 @@ def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: in
               done=partial(is_recorded, days, prefix="copy_"))
     func = partial(fill_block_day_major, days=days, lat=grid.lat, lon=grid.lon, stage_store=scratch.parent,
                    holes=holes, fill_mask=fill_mask, model=model, k=k, variogram=variogram,
-                   variogram_cells=variogram_cells)
+                   variogram_cells=variogram_cells, drift=drift)
     todo = [b for b in blocks if not block_done(b, days=days)]
     map_tiles(func, todo, client, desc=desc, unit="block", done=partial(block_done, days=days))
     import shutil

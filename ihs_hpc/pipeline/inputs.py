@@ -21,6 +21,29 @@ def input_store(config: RunConfig) -> Path:
     return config.run_dir / "cubes.zarr"
 
 
+#: Static maps of the input store used as stage 3's drift covariates, in this order, where present.
+DRIFT_COVARIATES = ("dem", "urban")
+
+
+def drift_covariates(config: RunConfig) -> tuple[list[str], np.ndarray | None]:
+    """Stage 3's drift covariates (``stage3.drift``): the names used and their standardised maps
+    ``(p, ny, nx)`` (:func:`~ihs_hpc.ops.drift.standardise`), or ``([], None)`` for ordinary kriging.
+
+    ``covariates``: elevation and, where the input store has it, the ``urban`` map (a built-up or
+    population density raster from ``input.files.urban``; synthetic scenes carry their towns' one).
+    """
+    from ..ops.drift import standardise
+
+    if config["stage3.drift"] == "none":
+        return [], None
+    source = open_store(input_store(config))
+    names = [name for name in DRIFT_COVARIATES if name in source]
+    if not names:
+        return [], None
+    maps = standardise(np.stack([source[name].values.astype(np.float64) for name in names]))
+    return names, maps
+
+
 def pm25_store(config: RunConfig) -> Path:
     """The store whose ``pm25`` later stages analyse: ``prep.zarr`` when prep is enabled, else the input."""
     if config["prep.enabled"]:

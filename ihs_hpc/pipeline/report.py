@@ -41,7 +41,25 @@ def report_intro(config: RunConfig, headline: dict) -> str:
             f"areas. Concentrations in µg m⁻³. Tables as CSV in `../stats/`. Methods: outliers "
             f"`prep.outliers: {config['prep.outliers'] if config['prep.enabled'] else 'none (prep disabled)'}`, "
             f"meteorology removal `stage2.met_fit: {config['stage2.met_fit']}`, background fill "
-            f"`stage3.method: {config['stage3.method']}`.")
+            f"`stage3.method: {config['stage3.method']}`{stage3_fill(config)}.")
+
+
+def stage3_fill(config: RunConfig) -> str:
+    """How stage 3 filled, from its store: the method ``auto`` chose and the kriging drift."""
+    import zarr
+
+    from .run import store_path
+
+    try:
+        attrs = dict(zarr.open_group(store_path(config, "stage3"), mode="r").attrs)
+    except Exception:  # noqa: BLE001 - no stage 3 store: nothing to add
+        return ""
+    parts = []
+    if config["stage3.method"] == "auto" and attrs.get("method"):
+        parts.append(f"chose {attrs['method']} (lower held-out RMSE)")
+    if attrs.get("method") == "kriging" and attrs.get("drift"):
+        parts.append(f"kriging drift: {attrs['drift']}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def run_report(config: RunConfig, client, echo) -> dict:

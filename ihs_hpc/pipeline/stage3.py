@@ -1,9 +1,13 @@
 """Stage 3 (seed 000 §2.3.4, eq. 10): the background PM2.5 inside IHS areas, and ``pm25_ihs``.
 
 The seed fills IHS areas of the met-removed baseline ``pm25_bl_tem`` from the background with a
-U-ConvLSTM. This version's method (``stage3.method: kriging``) fills them, day by day, by ordinary
-kriging from the k nearest background pixels with a variogram fitted per day — the same spatial
-learning problem solved by geostatistics, and a transparent benchmark for any learned filler:
+U-ConvLSTM. This version's method (``stage3.method: kriging``) fills them, day by day, by kriging
+from the k nearest background pixels with a variogram fitted per day — the same spatial learning
+problem solved by geostatistics, and a transparent benchmark for any learned filler. With
+``stage3.drift: covariates`` (default) it is regression kriging (:mod:`ihs_hpc.ops.drift`): the day's
+least-squares trend on elevation and, where the input has one, an urban (built-up) map, plus the
+ordinary kriging of the residual, so a town or a valley inside an area is not read as IHS PM2.5;
+``none`` is the ordinary kriging of the field itself.
 
 * ``pm25_bl_oem`` = ``pm25_bl_tem`` outside IHS areas; the kriged background inside them;
 * ``pm25_ihs`` = ``pm25_bl_tem − pm25_bl_oem`` inside IHS areas (eq. 10), NaN outside.
@@ -13,6 +17,7 @@ includes a pixel downhill of a source, whether or not it operated that year.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from functools import partial
 
@@ -23,6 +28,7 @@ from ..errors import StoreError
 from ..grid import Grid
 from ..io.cube import create_store, cube_spec, mark_complete, open_store, publish, read_tile
 from .daily import FILLS_DIR, block_days, krige_cube, merge_cube
+from .inputs import drift_covariates
 
 UNITS = "ug m-3"
 
@@ -40,10 +46,17 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     ``pm25_ihs``."""
     from .run import store_path
 
-    if config["stage3.method"] == "uconvlstm":  # the seed's U-ConvLSTM: ihs_hpc/pipeline/stage3_model.py
+    method, chosen_by = config["stage3.method"], None
+    if method == "auto":  # the fill with the lower held-out-hole RMSE (trains and validates the model first)
+        from .stage3_model import choose_method
+
+        method, validation = choose_method(config, client, echo)
+        chosen_by = {k: v["rmse"] for k, v in validation["scores"].items()}
+    if method == "uconvlstm":  # the seed's U-ConvLSTM: ihs_hpc/pipeline/stage3_model.py
         from .stage3_model import run_stage3_uconvlstm
 
-        return run_stage3_uconvlstm(config, client, echo)
+        result = run_stage3_uconvlstm(config, client, echo)
+        return result | ({"method": "uconvlstm", "chosen_by_rmse": chosen_by} if chosen_by else {})
 
     from .plan import stamp, staging_path
 
@@ -59,21 +72,23 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     if holes.all():
         raise StoreError(f"{stage1}: every pixel lies in an IHS area; no background to learn from")
     tile_size = config["grid.tile_size"]
+    drift_names, drift = drift_covariates(config)
     create_store(out, grid, {
         "pm25_bl_oem": cube_spec(UNITS, "PM2.5 from other (non-IHS) anthropogenic sources: background kriged into IHS areas"),
         "pm25_ihs": cube_spec(UNITS, "IHS-related PM2.5 (eq. 10), inside IHS radiation areas"),
     }, tile_size=tile_size, time=baseline.time.values,
-        attrs={"method": "kriging", "kriging_model": config["stage3.kriging_model"],
+        attrs={"method": "kriging", **({"chosen_by_heldout_rmse": json.dumps(chosen_by)} if chosen_by else {}),
+               "kriging_model": config["stage3.kriging_model"],
                "kriging_neighbours": config["stage3.kriging_neighbours"],
                "variogram": config["stage3.variogram"], "variogram_cells": config["stage3.variogram_cells"],
-               **stamp(config, "stage3")})
+               "drift": ",".join(drift_names) or "none", **stamp(config, "stage3")})
     # only the holes are filled: pixels that prep masked out (no data on any day) stay NaN
     fills, infos = krige_cube(stage2, "pm25_bl_tem", grid, client, block_days=block_days(grid), holes=holes,
                               scratch=out / FILLS_DIR,
                               fill_mask=holes,
                               model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
                               variogram=config["stage3.variogram"], variogram_cells=config["stage3.variogram_cells"],
-                              desc="stage3 kriging days")
+                              drift=drift, desc="stage3 kriging days")
 
     merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes,
                extra=partial(ihs_related, stage2=stage2, areas=holes), desc="stage3 merge", client=client)
@@ -81,5 +96,8 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     shutil.rmtree(out / FILLS_DIR, ignore_errors=True)  # merged: the per-block fills are no longer needed
     mark_complete(out, fallback_days=n_fallback)
     publish(out, final)
-    echo(f"  kriged {int(holes.sum())} IHS-area pixels on {len(infos)} days ({n_fallback} days used a fallback)")
-    return {"store": str(final), "area_pixels": int(holes.sum()), "fallback_days": n_fallback}
+    drift_text = ",".join(drift_names) or "none"
+    echo(f"  kriged {int(holes.sum())} IHS-area pixels on {len(infos)} days ({n_fallback} days used a fallback; "
+         f"drift: {drift_text})")
+    return {"store": str(final), "area_pixels": int(holes.sum()), "fallback_days": n_fallback, "drift": drift_text,
+            **({"method": "kriging", "chosen_by_rmse": chosen_by} if chosen_by else {})}

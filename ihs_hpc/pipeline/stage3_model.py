@@ -163,9 +163,12 @@ def validate_run(config: RunConfig, settings=None, *, client=None, echo=print) -
     model, state = load_model(out / "model.pt", device=device)
     data = stage_data(config, settings, norm=Normalisation(**state["norm"]))
     truth = validation_truth(data)
+    from .inputs import drift_covariates
+
     kriged = kriging_fill(data, store_path(config, "stage2"), model=config["stage3.kriging_model"],
                           k=config["stage3.kriging_neighbours"], variogram=config["stage3.variogram"],
-                          variogram_cells=config["stage3.variogram_cells"], client=client)
+                          variogram_cells=config["stage3.variogram_cells"], drift=drift_covariates(config)[1],
+                          client=client)
     filled = model_fill(torch_predictor(model, autocast=device.type == "cuda"), data, seq_len=settings.seq_len, window=settings.window,
                         overlap=settings.overlap, multiple=model.spec.multiple)
     results = {"kriging": scores(kriged, truth), "uconvlstm": scores(filled, truth)}
@@ -184,8 +187,7 @@ def validate_run(config: RunConfig, settings=None, *, client=None, echo=print) -
            "rmse_change_pct": 100.0 * (m_rmse - k_rmse) / k_rmse,
            "better": "uconvlstm" if m_rmse < k_rmse else "kriging",
            "untrained_push_pull_base": base,
-           "kriging": {"model": config["stage3.kriging_model"], "k": config["stage3.kriging_neighbours"],
-                       "variogram": config["stage3.variogram"]},
+           "kriging": kriging_settings(config),
            "training": state.get("summary", {})}
     (out / "validation.json").write_text(json.dumps(doc, indent=2))
     try:
@@ -289,10 +291,46 @@ def infer_fills(config: RunConfig, data, model, settings, *, echo=print, block_d
     return {k: np.concatenate([p[k] for p in parts]) for k in ("day", "pixel", "value")}
 
 
-def run_stage3_uconvlstm(config: RunConfig, client, echo) -> dict:
-    """``ihs stage3`` with ``stage3.method: uconvlstm``: train if needed, validate, infer, write stage3.zarr."""
+def kriging_settings(config: RunConfig) -> dict:
+    """The stage-3 kriging settings a validation was scored with (a change makes it stale)."""
+    return {"model": config["stage3.kriging_model"], "k": config["stage3.kriging_neighbours"],
+            "variogram": config["stage3.variogram"], "variogram_cells": config["stage3.variogram_cells"],
+            "drift": config["stage3.drift"]}
+
+
+def ensure_validation(config: RunConfig, *, client=None, echo=print) -> dict:
+    """The run's held-out-hole validation (``validation.json``): trains the model first when no current one
+    exists, and scores again when the model or the kriging settings changed since the saved one."""
     import shutil
 
+    settings = settings_of(config, backend="single")
+    mdir = model_dir(config)
+    trained = False
+    if current_model(config, settings) is None:
+        shutil.rmtree(mdir / "fills", ignore_errors=True)
+        summary = train_run(config, backend="single", validate=False, echo=echo)["training"]
+        echo(f"  trained {summary['steps']} steps in {summary['seconds']:.0f} s"
+             f"{' (stopped early)' if summary['stopped_early'] else ''}")
+        trained = True
+    saved = mdir / "validation.json"
+    doc = json.loads(saved.read_text()) if saved.is_file() and (mdir / VALIDATION_CSV).is_file() else None
+    if trained or doc is None or doc.get("kriging") != kriging_settings(config):
+        doc = validate_run(config, settings, client=client, echo=echo)
+    return doc
+
+
+def choose_method(config: RunConfig, client, echo) -> tuple[str, dict]:
+    """``stage3.method: auto``: the fill with the lower held-out-hole RMSE (issue 10), and its validation."""
+    doc = ensure_validation(config, client=client, echo=echo)
+    scores = doc["scores"]
+    chosen = "uconvlstm" if scores["uconvlstm"]["rmse"] < scores["kriging"]["rmse"] else "kriging"
+    echo(f"  stage3.method auto: {chosen} (held-out RMSE kriging {scores['kriging']['rmse']:.3f}, U-ConvLSTM "
+         f"{scores['uconvlstm']['rmse']:.3f} µg/m³)")
+    return chosen, doc
+
+
+def run_stage3_uconvlstm(config: RunConfig, client, echo) -> dict:
+    """``ihs stage3`` with ``stage3.method: uconvlstm``: train if needed, validate, infer, write stage3.zarr."""
     from ..grid import Grid
     from ..io.cube import create_store, cube_spec, mark_complete, open_store, publish
     from ..ml.data import Normalisation
@@ -306,17 +344,7 @@ def run_stage3_uconvlstm(config: RunConfig, client, echo) -> dict:
     out = staging_path(final)
     settings = settings_of(config, backend="single")
     mdir = model_dir(config)
-    trained = False
-    if current_model(config, settings) is None:
-        shutil.rmtree(mdir / "fills", ignore_errors=True)
-        summary = train_run(config, backend="single", validate=False, echo=echo)["training"]
-        echo(f"  trained {summary['steps']} steps in {summary['seconds']:.0f} s"
-             f"{' (stopped early)' if summary['stopped_early'] else ''}")
-        trained = True
-    if trained or not (mdir / VALIDATION_CSV).is_file():
-        validation = validate_run(config, settings, client=client, echo=echo)
-    else:
-        validation = json.loads((mdir / "validation.json").read_text()) if (mdir / "validation.json").is_file() else {}
+    validation = ensure_validation(config, client=client, echo=echo)
     model, state = load_model(mdir / "model.pt", device=_device(settings))
     data = stage_data(config, settings, norm=Normalisation(**state["norm"]))
     stage2 = store_path(config, "stage2")

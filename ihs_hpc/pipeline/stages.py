@@ -54,7 +54,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2",
           "stage2.zarr", ("stage2", "grid.tile_size"), ("input", "prep", "stage1"), 4),
     Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3",
-          "stage3.zarr", ("stage3", "grid.tile_size"), ("stage1", "stage2"), 2),
+          "stage3.zarr", ("stage3", "grid.tile_size"), ("input", "stage1", "stage2"), 3),
     Stage("stats", "statistics tables", "ihs_hpc.pipeline.stats:run_stats",
           "stats", ("stats", "grid.tile_size"), ("input", "prep", "stage1", "stage3"), 3),
     Stage("allocate", "reduction targets by minimised Gini (seed 003)", "ihs_hpc.pipeline.allocate:run_allocation",

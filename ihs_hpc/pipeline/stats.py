@@ -164,7 +164,7 @@ def _copy_stage_tables(config: RunConfig, out_dir: Path) -> None:
     from .run import store_path
     from .stage3_model import VALIDATION_CSV, model_dir
 
-    tables = [model_dir(config) / VALIDATION_CSV] if config["stage3.method"] == "uconvlstm" else []
+    tables = [model_dir(config) / VALIDATION_CSV] if config["stage3.method"] in ("uconvlstm", "auto") else []
     if config["prep.enabled"]:
         tables.append(store_path(config, "prep") / DAILY_TABLE)
     for table in tables:

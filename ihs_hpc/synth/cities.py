@@ -196,3 +196,22 @@ def urban_blobs(grid: Grid, dem: np.ndarray, cities: Cities, n_towns: int, seed:
                                gen.uniform(5.0, 12.0), gen.uniform(0.2, 0.6), gen.uniform(0.02, 0.08),
                                gen.uniform(-0.06, -0.02)))
     return blobs
+
+
+def settlement_density(grid: Grid, blobs: list[UrbanBlob]) -> np.ndarray:
+    """The scene's urban covariate (``urban``): a settlement-density index, the stand-in for the built-up or
+    population density raster a real run ingests (``input.files.urban``).
+
+    Each town and city is a Gaussian of its own width whose peak is that width in km (a larger
+    settlement is both wider and denser), summed: ``Σ_b σ_b exp(−d_b² / 2σ_b²)``. It knows where the
+    settlements are and how large, never how much PM2.5 they emit (their amplitudes and cycles).
+    """
+    from ..grid import haversine_km
+
+    lat2 = np.repeat(grid.lat[:, None], grid.nx, axis=1)
+    lon2 = np.repeat(grid.lon[None, :], grid.ny, axis=0)
+    out = np.zeros(grid.shape, dtype=np.float64)
+    for blob in blobs:
+        d = haversine_km(blob.lat, blob.lon, lat2, lon2)
+        out += np.where(d <= 4 * blob.sigma_km, blob.sigma_km * np.exp(-0.5 * (d / blob.sigma_km) ** 2), 0.0)
+    return out.astype(np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 from ..grid import BTH_GRID, Grid
 
 #: Version of the generator; bump whenever the same (preset, seed) would give different data.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: the scene carries its `urban` settlement-density map
 
 #: Edge (cells) of the fixed blocks in which per-pixel daily noise is drawn.
 NOISE_BLOCK = 32

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..io.cube import (StoreError, VarSpec, create_store, cube_spec, finished_tiles, is_complete, map_spec,
                        mark_complete, met_spec, write_array, write_tile)
+from .cities import settlement_density
 from .meteorology import MET_VARIABLES
 from .pm25 import compute_tile, missing_mask, year_sums
 from .presets import GENERATOR_VERSION
@@ -44,6 +45,7 @@ def _variables() -> dict:
     for name, (units, long_name, standard_name) in MET_VARIABLES.items():
         specs[name] = met_spec(units, long_name, standard_name)
     specs["dem"] = map_spec("m", "surface elevation", "surface_altitude")
+    specs["urban"] = map_spec("1", "settlement density index (synthetic stand-in for a built-up / population map)")
     specs["city_id"] = VarSpec(("lat", "lon"), {"long_name": "index of the city holding the cell centre (-1: none)",
                                                 "flag_values": -1, "units": "1"}, "int16")
     specs["ihs_area_true"] = VarSpec(("lat", "lon"), {"long_name": "number of true IHS radiation areas covering the pixel",
@@ -235,6 +237,7 @@ def write_scene(scene: Scene, path, *, tile_size: int | None = None, progress=Fa
     create_store(path, grid, _variables(), tile_size=tile_size, time=scene.time, met_grid=met_grid,
                  static=_static(scene), attrs={**_attrs(scene, tile_size), **(attrs or {})}, overwrite=overwrite)
     write_array(path, "dem", scene.dem)
+    write_array(path, "urban", settlement_density(scene.grid, scene.model.blobs))
     write_array(path, "city_id", scene.cities.city_id)
     write_array(path, "ihs_area_true", scene.areas.count)
 

@@ -8,6 +8,7 @@
                                          ``valid_time``, ``latitude`` (north → south), ``longitude``;
                                          ``tp`` is the daily total (m); the day is the date of the stamp
   ``dem.tif``                            float32 GeoTIFF, EPSG:4326, the analysis grid
+  ``urban.tif``                          float32 GeoTIFF, the settlement-density index (stage 3's drift)
   ``ihs.csv``                            ``id, name, category, lon, lat, start_year, end_year``
   ``cities.geojson``                     city polygons (``adcode, name, name_en, province``)
   ``truth.zarr``                         the complete store (inputs + truth), written by the scene
@@ -91,15 +92,27 @@ def write_era5_year(path, scene, year: int) -> None:
     ds.to_netcdf(path, engine="netcdf4", encoding=enc)
 
 
-def write_dem_tif(path, scene) -> None:
-    """Write the scene's DEM as a GeoTIFF (EPSG:4326, the grid's transform)."""
+def write_map_tif(path, grid, values, *, units: str, long_name: str) -> None:
+    """Write one map on ``grid`` as a GeoTIFF (EPSG:4326, the grid's transform)."""
     import rasterio
 
-    g = scene.grid
-    with rasterio.open(path, "w", driver="GTiff", width=g.nx, height=g.ny, count=1, dtype="float32",
-                       crs="EPSG:4326", transform=g.transform, compress="deflate", nodata=-9999.0) as dst:
-        dst.write(scene.dem.astype(np.float32), 1)
-        dst.update_tags(1, units="m", long_name="surface elevation (synthetic)")
+    with rasterio.open(path, "w", driver="GTiff", width=grid.nx, height=grid.ny, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=grid.transform, compress="deflate", nodata=-9999.0) as dst:
+        dst.write(np.asarray(values, dtype=np.float32), 1)
+        dst.update_tags(1, units=units, long_name=long_name)
+
+
+def write_dem_tif(path, scene) -> None:
+    """Write the scene's DEM as a GeoTIFF (EPSG:4326, the grid's transform)."""
+    write_map_tif(path, scene.grid, scene.dem, units="m", long_name="surface elevation (synthetic)")
+
+
+def write_urban_tif(path, scene) -> None:
+    """Write the scene's settlement-density index (:func:`~ihs_hpc.synth.cities.settlement_density`)."""
+    from .cities import settlement_density
+
+    write_map_tif(path, scene.grid, settlement_density(scene.grid, scene.model.blobs), units="1",
+                  long_name="settlement density index (synthetic)")
 
 
 def write_ihs_csv(path, scene) -> None:
@@ -138,6 +151,7 @@ def write_files(scene, out, pm25_days, *, chap_dtype: str = "float32", progress=
     for year in scene.years:
         write_era5_year(out / "era5" / f"era5_daily_{int(year)}.nc", scene, int(year))
     write_dem_tif(out / "dem.tif", scene)
+    write_urban_tif(out / "urban.tif", scene)
     write_ihs_csv(out / "ihs.csv", scene)
     write_cities_geojson(out / "cities.geojson", scene)
     (out / "ingest.json").write_text(json.dumps(ingest_config(scene, out), indent=2))
@@ -154,6 +168,7 @@ def ingest_config(scene, out) -> dict:
         "pm25": {"path": str(out / "chap"), "format": "chap-netcdf", "variable": "PM2.5"},
         "era5": {"path": str(out / "era5"), "format": "cds-netcdf"},
         "dem": {"path": str(out / "dem.tif")},
+        "urban": {"path": str(out / "urban.tif")},
         "ihs": {"path": str(out / "ihs.csv")},
         "cities": {"path": str(out / "cities.geojson"), "crs_offset": None},
     }

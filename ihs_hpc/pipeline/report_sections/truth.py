@@ -20,7 +20,7 @@ def truth_matrix_row(config: RunConfig, truth: pd.DataFrame) -> pd.DataFrame:
                if config["input.kind"] == "synthetic" else {})
     head = {"scene": (f"{config['input.synthetic.preset']} seed {config['input.synthetic.seed']}"
                       + (f" {variant}" if variant else "") if config["input.kind"] == "synthetic" else "input store"),
-            "met_fit": config["stage2.met_fit"], "outliers": config["prep.outliers"]}
+            "met_fit": config["stage2.met_fit"], "outliers": config["prep.outliers"], "drift": config["stage3.drift"]}
     verdict = {"within bounds": "yes" if not bad else "no: " + ", ".join(bad), "bounds": bounds_text()}
     return pd.DataFrame([head | row | verdict]).set_index("scene")
 
