@@ -56,7 +56,7 @@ def stage3_fill(config: RunConfig) -> str:
         return ""
     parts = []
     if config["stage3.method"] == "auto" and attrs.get("method"):
-        parts.append(f"chose {attrs['method']} (lower held-out RMSE)")
+        parts.append(f"chose {attrs['method']} on the held-out holes")
     if attrs.get("method") == "kriging" and attrs.get("drift"):
         parts.append(f"kriging drift: {attrs['drift']}")
     return f" ({'; '.join(parts)})" if parts else ""

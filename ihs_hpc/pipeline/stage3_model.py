@@ -320,12 +320,14 @@ def ensure_validation(config: RunConfig, *, client=None, echo=print) -> dict:
 
 
 def choose_method(config: RunConfig, client, echo) -> tuple[str, dict]:
-    """``stage3.method: auto``: the fill with the lower held-out-hole RMSE (issue 10), and its validation."""
+    """``stage3.method: auto`` (issue 10): the U-ConvLSTM when its held-out-hole RMSE is at least
+    ``stage3.auto_margin_pct`` below kriging's, else kriging; and the validation it was chosen by."""
     doc = ensure_validation(config, client=client, echo=echo)
-    scores = doc["scores"]
-    chosen = "uconvlstm" if scores["uconvlstm"]["rmse"] < scores["kriging"]["rmse"] else "kriging"
-    echo(f"  stage3.method auto: {chosen} (held-out RMSE kriging {scores['kriging']['rmse']:.3f}, U-ConvLSTM "
-         f"{scores['uconvlstm']['rmse']:.3f} µg/m³)")
+    k_rmse, m_rmse = doc["scores"]["kriging"]["rmse"], doc["scores"]["uconvlstm"]["rmse"]
+    margin = float(config["stage3.auto_margin_pct"])
+    chosen = "uconvlstm" if m_rmse <= k_rmse * (1.0 - margin / 100.0) else "kriging"
+    echo(f"  stage3.method auto: {chosen} (held-out RMSE kriging {k_rmse:.3f}, U-ConvLSTM {m_rmse:.3f} µg/m³, "
+         f"{100.0 * (m_rmse - k_rmse) / k_rmse:+.1f} %; the model fills when at least {margin:g} % lower)")
     return chosen, doc
 
 

@@ -18,8 +18,8 @@ def stage3_section(ctx: ReportContext) -> Section | None:
     s = Section("Stage 3: U-ConvLSTM and kriging on held-out background holes",
                 "Both methods fill the same holes, cut in the shapes of real IHS areas into the background of "
                 "validation blocks, on every day of a year the model never trained on; scores over the hidden "
-                "background pixel-days (µg m⁻³). With stage3.method: auto the IHS areas are filled by the method with "
-                "the lower RMSE.")
+                "background pixel-days (µg m⁻³). With stage3.method: auto the IHS areas are filled by the U-ConvLSTM "
+                "only when its RMSE is at least stage3.auto_margin_pct below kriging's.")
     for name, caption in (("validation.png", "Held-out holes and fills against the hidden values."),
                           ("training.png", "Training and validation loss of the U-ConvLSTM.")):
         if (ctx.run_dir / "uconvlstm" / name).is_file():
