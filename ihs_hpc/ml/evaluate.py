@@ -4,10 +4,10 @@ Both methods get the same information — ``pm25_bl_tem`` of every day of the he
 year's IHS areas and the validation holes hidden (:mod:`ihs_hpc.ml.holes`) — and fill the hidden
 pixels; both are scored on the same pixels (hidden, inside the validation blocks, outside every IHS
 area) against the values that were hidden. Kriging is the pipeline's own
-(:func:`ihs_hpc.pipeline.daily.fill_block`: per-day variogram, kriging — regression kriging on the
-run's ``stage3.drift`` covariates by default — from the ``k``
-nearest visible pixels) with the run's ``stage3`` kriging settings; the model never saw a day of
-the held-out year or a target pixel of a validation block while it was trained.
+(:func:`ihs_hpc.pipeline.daily.fill_block`: per-day variogram, kriging from the ``k`` nearest visible
+pixels — regression kriging on the ``stage3.drift`` covariates by default) with the run's ``stage3``
+kriging settings; the model never saw a day of the held-out year or a target pixel of a validation
+block while it was trained.
 
 Scores over all scored pixel-days (µg m⁻³): ``rmse``, ``bias`` (mean of fill − truth) and Pearson
 ``r``; written to ``stats/stage3_validation.csv`` (columns ``method, rmse, bias, r``).
