@@ -47,7 +47,7 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     from .run import store_path
 
     method, chosen_by = config["stage3.method"], None
-    if method == "auto":  # the fill with the lower held-out-hole RMSE (trains and validates the model first)
+    if method == "auto":  # the model only when its held-out RMSE is auto_margin_pct below kriging's (trains first)
         from .stage3_model import choose_method
 
         method, validation = choose_method(config, client, echo)
