@@ -78,6 +78,7 @@ _CHOICES: dict[str, tuple] = {
     "stage3.uconvlstm.backend": ("single", "ddp", "horovod"),
     "stage3.uconvlstm.device": ("auto", "cpu", "cuda"),
     "stage2.met_fit": ("background", "pixel"),
+    "stage2.level_window": ("year", "record"),
     "prep.outliers": ("residual", "iqr"),
     "input.synthetic.ihs_season": ("winter", "summer", "none"),
     "input.synthetic.noise": ("additive", "multiplicative"),

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 from scipy.optimize import nnls
 
-from ihs_hpc.ops.attribution import (METHOD_EQUAL, METHOD_NNLS, fit_strengths, footprints, overlap_clusters,
-                                     split_by_footprint, unique_fraction)
+from ihs_hpc.ops.attribution import (METHOD_EQUAL, METHOD_NNLS, fit_strengths, fit_strengths_many, footprints,
+                                     overlap_clusters, own_means_many, split_by_footprint, unique_fraction)
 from ihs_hpc.pipeline.attribution import attribute_annual, attribution_scores
 
 
@@ -79,6 +79,30 @@ def test_split_falls_back_to_footprints_where_every_strength_is_zero():
     design = np.array([[1.0, 0.5], [0.2, 0.8], [0.0, 1.0]])
     parts = split_by_footprint(np.array([3.0, 2.0, 4.0]), design, np.array([0.0, 0.0]))
     np.testing.assert_allclose(parts, [[2.0, 1.0], [0.4, 1.6], [0.0, 4.0]])
+
+
+def test_many_column_fits_and_splits_equal_the_one_column_forms():
+    """fit_strengths_many / own_means_many (bootstrap replicates) against scipy's nnls and
+    split_by_footprint column by column, with columns that need the constraint, a merged pair and
+    pixels where every strength is zero."""
+    rng = np.random.default_rng(11)
+    base = _line_footprints(centres=(15, 25, 40))
+    cases = [(base, np.array([5.0, 2.0, 8.0])),
+             (np.column_stack([base[:, 0], base[:, 0], base[:, 1], base[:, 2]]), np.array([3.0, 3.0, 2.0, 8.0]))]
+    for design, beta in cases:
+        values = (design @ beta)[:, None] + rng.normal(0.0, 1.5, (design.shape[0], 40))
+        values[:, :5] = (design @ np.array([-4.0, 1.0] + [6.0] * (design.shape[1] - 2)))[:, None]  # constraint binds
+        values[:, 5] = -1.0  # every strength 0: split by the footprints alone
+        coef = fit_strengths_many(values, design)
+        rows = [np.flatnonzero(design[:, j] > 0) for j in range(design.shape[1])]
+        own = own_means_many(values, design, coef, rows)
+        for b in range(values.shape[1]):
+            one = fit_strengths(values[:, b], design)
+            np.testing.assert_allclose(coef[:, b], one.coef, rtol=1e-8, atol=1e-9)
+            parts = split_by_footprint(values[:, b], design, one.coef)
+            np.testing.assert_allclose(own[:, b], [parts[r, j].mean() for j, r in enumerate(rows)], rtol=1e-8,
+                                       atol=1e-9)
+        assert (coef[:, :5] == 0).any() and (coef[:, 5] == 0).all()
 
 
 def test_overlap_clusters_link_areas_through_shared_pixels():

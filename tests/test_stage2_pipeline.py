@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 import zarr
@@ -86,16 +87,17 @@ def test_stage2_matches_independent_computation(reference_run, tiny_scene):
     out = xr.open_zarr(reference_run)
     scene = xr.open_zarr(tiny_scene)
     met_vars = ["t2m", "tp", "sp", "u10", "v10", "rh"]
+    trend = out.attrs["stl_settings"]["trend"]
     rng = np.random.default_rng(0)
     for r, c in zip(rng.integers(0, scene.sizes["lat"], 2), rng.integers(0, scene.sizes["lon"], 2)):
         series = scene.pm25.values[:, r, c].astype(float)
-        dec = SMSTL(series, period=365, seasonal=7).fit()
+        dec = SMSTL(series, period=365, seasonal=7, trend=trend).fit()
         bl = dec.trend + dec.seasonal
         np.testing.assert_allclose(out.pm25_bl.values[:, r, c], bl, rtol=2e-6, atol=2e-4)
         regressors = []
         for var in met_vars:
             coarse = scene[var].values.astype(float)
-            fits = [SMSTL(coarse[:, i, j], period=365, seasonal=7).fit() for i, j in _neighbours(scene, r, c)]
+            fits = [SMSTL(coarse[:, i, j], period=365, seasonal=7, trend=trend).fit() for i, j in _neighbours(scene, r, c)]
             met_bl = np.stack([f.trend + f.seasonal for f in fits], axis=-1)
             w = _bilinear_w(scene, r, c)
             regressors.append(met_bl @ w)
@@ -103,8 +105,11 @@ def test_stage2_matches_independent_computation(reference_run, tiny_scene):
         coef = np.linalg.lstsq(design, bl, rcond=None)[0]
         fitted = design @ coef
         np.testing.assert_allclose(out.pm25_bl_mlr.values[:, r, c], fitted, rtol=1e-4, atol=1e-2)
-        # keep_level: the meteorological variation goes, the series' mean stays (eq. 4 plus the level)
-        np.testing.assert_allclose(out.pm25_bl_tem.values[:, r, c], bl - fitted + fitted.mean() + (series - bl).mean(),
+        # keep_level: the meteorological variation goes, the series' level stays (eq. 4 plus each year's mean
+        # of STL's short-term component R, level_window: year)
+        assert out.attrs["level_window"] == "year"
+        level = pd.Series(series - bl).groupby(scene.time.dt.year.values).transform("mean").to_numpy()
+        np.testing.assert_allclose(out.pm25_bl_tem.values[:, r, c], bl - fitted + fitted.mean() + level,
                                    rtol=1e-4, atol=1e-2)
         assert out.pm25_bl_tem.values[:, r, c].mean() == pytest.approx(series.mean(), rel=1e-5)
         ss_res = ((bl - fitted) ** 2).sum()

@@ -66,7 +66,8 @@ def test_remove_met_block_equals_whole_tile_with_einsum_regressors():
     short_term_mean = (y64 - bl).mean(axis=1)  # keep_level keeps the series' mean: + mean of STL's R (eq. 1)
     tem += short_term_mean[:, None]
     np.testing.assert_allclose(tem.mean(axis=1), y64.mean(axis=1), rtol=1e-12)
-    np.testing.assert_array_equal(got.short_term_mean[analysed], short_term_mean.astype(np.float32))
+    assert got.short_term_level.shape == (ny * nx, 1)  # no year_of_day: one year, the record
+    np.testing.assert_array_equal(got.short_term_level[analysed, 0], short_term_mean.astype(np.float32))
     np.testing.assert_array_equal(got.pm25_bl[:, analysed], bl.T.astype(np.float32))
     np.testing.assert_array_equal(got.pm25_bl_mlr[:, analysed], fit.fitted.T.astype(np.float32))
     np.testing.assert_array_equal(got.pm25_bl_tem[:, analysed], tem.T.astype(np.float32))
@@ -81,13 +82,30 @@ def test_remove_met_block_equals_whole_tile_with_einsum_regressors():
                             weight, keep_level=True, fit=fit_mask, chunk=97, **settings)
     own = fit_mask[analysed]
     np.testing.assert_array_equal(part.pm25_bl[:, analysed], bl.T.astype(np.float32))
-    np.testing.assert_array_equal(part.short_term_mean[analysed], short_term_mean.astype(np.float32))
+    np.testing.assert_array_equal(part.short_term_level[analysed, 0], short_term_mean.astype(np.float32))
     np.testing.assert_array_equal(part.pm25_bl_tem[:, analysed][:, own], tem[own].T.astype(np.float32))
     np.testing.assert_array_equal(part.coef[analysed][own], fit.coef[own].astype(np.float32))
     assert np.isnan(part.pm25_bl_tem[:, ~fit_mask]).all() and np.isnan(part.pm25_bl_mlr[:, ~fit_mask]).all()
     assert np.isnan(part.coef[~fit_mask]).all() and np.isnan(part.r2[~fit_mask]).all()
     with pytest.raises(ValueError, match="fit must be"):
         remove_met_block(series, [fields[0].reshape(n_time, -1).T], index, weight, fit=fit_mask[:-1], **settings)
+
+    # level_by_year: each year's mean of R instead of the record's (pandas groupby as the reference)
+    import pandas as pd
+
+    year_of_day = np.arange(n_time) // 45  # uneven "years": the last one is shorter
+    by_year = remove_met_block(series, list(fields.reshape(fields.shape[0], n_time, -1).transpose(0, 2, 1)), index,
+                               weight, keep_level=True, chunk=97, year_of_day=year_of_day, level_by_year=True,
+                               **settings)
+    resid = pd.DataFrame((y64 - bl).T)
+    level = resid.groupby(year_of_day).mean().to_numpy().T  # (pixels, years)
+    np.testing.assert_allclose(by_year.short_term_level[analysed], level, rtol=1e-5, atol=1e-5)
+    expected = tem - short_term_mean[:, None] + level[:, year_of_day]
+    np.testing.assert_allclose(by_year.pm25_bl_tem[:, analysed], expected.T, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(by_year.pm25_bl_tem[:, analysed].mean(axis=0), y64.mean(axis=1), rtol=1e-5)
+    with pytest.raises(ValueError, match="year_of_day must be"):
+        remove_met_block(series, [fields[0].reshape(n_time, -1).T], index, weight, year_of_day=year_of_day[:-1],
+                         **settings)
 
 
 def test_mlr_bilinear_equals_mlr_and_lstsq_on_rank_deficient_pixels():

@@ -108,6 +108,7 @@ def create_store(
     tile_size: int,
     time=None,
     met_grid: Grid | None = None,
+    years=None,
     static=None,
     attrs: Mapping[str, object] | None = None,
     overwrite: bool = False,
@@ -129,6 +130,9 @@ def create_store(
     met_grid : Grid, optional
         Native grid of the meteorology (ERA5 0.1°): variables with dims ``("time", "met_lat",
         "met_lon")`` live on it, with their own coordinates ``met_lat``/``met_lon``.
+    years : array-like of int, optional
+        Calendar years, the axis ``year`` of per-year maps (dims ``("year", "lat", "lon")``, one chunk
+        along ``year``).
     static : xarray.Dataset, optional
         Small variables written at once (per-IHS tables, per-year arrays, city names ...).
     attrs : mapping, optional
@@ -153,6 +157,9 @@ def create_store(
         time = np.asarray(time, dtype="datetime64[ns]")
         ds = ds.assign_coords(time=("time", time, {"standard_name": "time", "long_name": "day (Beijing time)", "axis": "T"}))
     sizes = {"time": None if time is None else len(time), "lat": grid.ny, "lon": grid.nx}
+    if years is not None:
+        ds = ds.assign_coords(year=("year", np.asarray(years, dtype=np.int64), {"long_name": "calendar year"}))
+        sizes["year"] = len(years)
     if met_grid is not None:
         met_coords = met_grid.cf_coords()
         ds = ds.assign_coords(
@@ -328,6 +335,27 @@ def read_tile(path: str | os.PathLike, tile: Tile, variables: Iterable[str]) -> 
         array = group[name]
         out[name] = read_region(array, (slice(None),) * (array.ndim - 2) + (tile.rows, tile.cols),
                                 store=path, name=name, where=f"tile {tile.name}")
+    return out
+
+
+def read_pixels(path: str | os.PathLike, name: str, pixels, tile_size: int) -> np.ndarray:
+    """The ``(time, len(pixels))`` series of a ``(time, lat, lon)`` variable at flat pixel indices
+    ``row * nx + col``, read one ``tile_size`` block of rows and columns at a time (a chunk is decoded
+    once however many of its pixels are asked for)."""
+    import zarr
+
+    array = zarr.open_group(Path(path), mode="r")[name]
+    n_time, _, nx = array.shape
+    pixels = np.asarray(pixels, dtype=np.int64)
+    out = np.empty((n_time, pixels.size), dtype=array.dtype)
+    rows, cols = pixels // nx, pixels % nx
+    block = rows // tile_size * (-(-nx // tile_size)) + cols // tile_size
+    for b in np.unique(block):
+        take = np.flatnonzero(block == b)
+        r0, c0 = int(rows[take[0]]) // tile_size * tile_size, int(cols[take[0]]) // tile_size * tile_size
+        r1, c1 = int(rows[take].max()) + 1, int(cols[take].max()) + 1
+        data = read_region(array, (slice(None), slice(r0, r1), slice(c0, c1)), store=path, name=name)
+        out[:, take] = data[:, rows[take] - r0, cols[take] - c0]
     return out
 
 

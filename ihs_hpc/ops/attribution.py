@@ -19,7 +19,8 @@ Where a source's footprint column is (nearly) a combination of the others' — l
 sources are fitted as one column (equal strength assumed among them) and flagged.
 
 Public functions: :func:`footprints`, :func:`overlap_clusters`, :func:`unique_fraction`,
-:func:`fit_strengths`, :func:`split_by_footprint`.
+:func:`fit_strengths`, :func:`split_by_footprint` and their many-column forms :func:`fit_strengths_many`,
+:func:`own_means_many` (bootstrap replicates).
 """
 from __future__ import annotations
 
@@ -161,20 +162,73 @@ def fit_strengths(values: np.ndarray, design: np.ndarray, *, min_unique: float =
     if k == 1:
         coef, res = nnls(design, values)
         return StrengthFit(coef, np.array([METHOD_ALONE], dtype=object), np.ones(1), float(res))
+    reduced, expand, method, unique = _merged_columns(design, min_unique)
+    beta, res = nnls(reduced, values)
+    return StrengthFit(beta[expand], method, unique, float(res))
+
+
+def _merged_columns(design: np.ndarray, min_unique: float):
+    """The design with the columns below ``min_unique`` (:func:`unique_fraction`) summed into one, the
+    index of each source's column in it, each source's method and unique fraction."""
     unique = unique_fraction(design)
     weak = unique < min_unique
     method = np.where(weak, METHOD_EQUAL, METHOD_NNLS).astype(object)
     keep = np.flatnonzero(~weak)
     cols = [design[:, keep]]
+    expand = np.full(design.shape[1], keep.size, dtype=np.int64)
+    expand[keep] = np.arange(keep.size)
     if weak.any():
         cols.append(design[:, weak].sum(axis=1, keepdims=True))
-    reduced = np.concatenate(cols, axis=1)
-    beta, res = nnls(reduced, values)
-    coef = np.empty(k)
-    coef[keep] = beta[:keep.size]
-    if weak.any():
-        coef[weak] = beta[-1]
-    return StrengthFit(coef, method, unique, float(res))
+    return np.concatenate(cols, axis=1), expand, method, unique
+
+
+def fit_strengths_many(values: np.ndarray, design: np.ndarray, *, min_unique: float = 0.05) -> np.ndarray:
+    """:func:`fit_strengths`'s coefficients for many value columns at once: ``values`` (pixels, n) →
+    (sources, n).
+
+    The unconstrained least-squares solution of every column comes from one factorisation; where it is
+    non-negative it is the NNLS solution (the unique minimiser of a full-rank problem), and the
+    columns with a negative coefficient are solved by :func:`scipy.optimize.nnls` one by one.
+    """
+    from scipy.optimize import nnls
+
+    values = np.asarray(values, dtype=np.float64)
+    design = np.asarray(design, dtype=np.float64)
+    if design.shape[1] == 1:
+        reduced, expand = design, np.zeros(1, dtype=np.int64)
+    else:
+        reduced, expand, _, _ = _merged_columns(design, min_unique)
+    beta, _, rank, _ = np.linalg.lstsq(reduced, values, rcond=None)
+    if rank < reduced.shape[1]:
+        redo = np.arange(values.shape[1])
+    else:
+        redo = np.flatnonzero((beta < 0).any(axis=0))
+    for b in redo:
+        beta[:, b] = nnls(reduced, values[:, b])[0]
+    return beta[expand]
+
+
+def own_means_many(values: np.ndarray, design: np.ndarray, coef: np.ndarray, rows) -> np.ndarray:
+    """Each source's mean part over its own pixels for many value columns: :func:`split_by_footprint`
+    column by column, then the mean of column ``j`` over ``rows[j]``, without the (pixels, sources, n) parts.
+
+    ``values`` (pixels, n), ``design`` (pixels, sources), ``coef`` (sources, n), ``rows``: per source the
+    pixel rows of its area. Returns (sources, n).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    design = np.asarray(design, dtype=np.float64)
+    total = design @ coef  # (pixels, n): the modelled sum at every pixel
+    empty = total <= 0  # every covering source fitted at 0: split by the footprints alone
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(empty, 0.0, values / np.where(empty, 1.0, total))
+        cover = design.sum(axis=1)[:, None]
+        even = np.where(empty & (cover > 0), values / np.where(cover > 0, cover, 1.0), 0.0)
+    out = np.full((design.shape[1], values.shape[1]), np.nan)
+    for j, r in enumerate(rows):
+        r = np.asarray(r, dtype=np.int64)
+        if r.size:
+            out[j] = (coef[j] * (design[r, j] @ scaled[r]) + design[r, j] @ even[r]) / r.size
+    return out
 
 
 def split_by_footprint(values: np.ndarray, design: np.ndarray, coef: np.ndarray) -> np.ndarray:

@@ -13,10 +13,12 @@ years never holds its ``(pixels, 6, days)`` float64 regressors (700 MB): the wor
 MB, reused chunk after chunk, instead of gigabytes allocated and page-faulted per tile.
 The results are those of the whole-tile computation (each pixel's numbers do not depend on the chunk).
 
-With ``keep_level`` the met-removed baseline keeps the mean of the pixel's PM2.5 series
+With ``keep_level`` the met-removed baseline keeps the level of the pixel's PM2.5 series
 (:func:`restore_level`): the regression's mean (added back by :func:`ihs_hpc.ops.mlr.remove_met`) and the
-mean over the record of the STL short-term component ``R`` of eq. 1 (series minus baseline), which a finite
-record's STL leaves non-zero. ``fit`` restricts eqs. 3–4 to some pixels (stage 2's ``met_fit: background``
+mean of the STL short-term component ``R`` of eq. 1 (series minus baseline), over the record or, with
+``level_by_year``, over each calendar year. A trend window of about a year cannot follow a source that
+starts or stops: the step is spread over the neighbouring years and the part it misses stays in ``R``,
+whose yearly mean keeps it (``stage2.level_window: year``). ``fit`` restricts eqs. 3–4 to some pixels (stage 2's ``met_fit: background``
 fits only the background pixels on their whole series; the others get their baseline here and their
 coefficients elsewhere).
 """
@@ -29,7 +31,7 @@ import numpy as np
 from .mlr import remove_met_bilinear
 from .stl import stl_baseline
 
-__all__ = ["MetRemovalBlock", "remove_met_block", "restore_level", "DEFAULT_CHUNK"]
+__all__ = ["MetRemovalBlock", "remove_met_block", "restore_level", "short_term_level", "DEFAULT_CHUNK"]
 
 #: pixels per chunk: 512 series of 3652 days in float64 = 15 MB (fastest of 128..4096 on a 64 × 64 tile)
 DEFAULT_CHUNK = 512
@@ -49,9 +51,10 @@ class MetRemovalBlock:
         ``a0`` then ``a1 .. ak`` (eq. 3); NaN where not fitted.
     r2 : ndarray, shape (pixels,), float32
         Coefficient of determination of the regression; NaN where not fitted.
-    short_term_mean : ndarray, shape (pixels,), float32
-        Mean over the record of the short-term component ``R = series - pm25_bl`` (eq. 1) of every
-        analysed pixel; NaN for pixels not analysed.
+    short_term_level : ndarray, shape (pixels, years), float32
+        Mean of the short-term component ``R = series - pm25_bl`` (eq. 1) of every analysed pixel on the
+        days of each year (``level_by_year``) or over the whole record (the same value in every column);
+        NaN for pixels not analysed.
     """
 
     pm25_bl: np.ndarray
@@ -59,30 +62,46 @@ class MetRemovalBlock:
     pm25_bl_tem: np.ndarray
     coef: np.ndarray
     r2: np.ndarray
-    short_term_mean: np.ndarray
+    short_term_level: np.ndarray
 
 
-def restore_level(bl_tem: np.ndarray, short_term_mean: np.ndarray, keep_level: bool) -> np.ndarray:
-    """``keep_level``: ``pm25_bl_tem`` keeps the mean of the pixel's PM2.5 series — the regression's mean
-    (added back by :func:`~ihs_hpc.ops.mlr.remove_met` / :func:`~ihs_hpc.ops.mlr.apply_met`) and the mean
-    the STL short-term component took with it.
+def short_term_level(residual: np.ndarray, year_of_day: np.ndarray, by_year: bool) -> np.ndarray:
+    """Mean of the STL short-term component ``R`` (``residual``, (pixels, time)) per pixel on the days of
+    each year (``by_year``) or over the record, as (pixels, years) with ``years = year_of_day.max() + 1``."""
+    n_years = int(year_of_day.max()) + 1
+    if not by_year:
+        return np.repeat(residual.mean(axis=1, keepdims=True), n_years, axis=1)
+    days = np.bincount(year_of_day, minlength=n_years).astype(np.float64)
+    member = np.zeros((year_of_day.size, n_years))
+    member[np.arange(year_of_day.size), year_of_day] = 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (residual @ member) / days[None, :]
+
+
+def restore_level(bl_tem: np.ndarray, level: np.ndarray, year_of_day: np.ndarray, keep_level: bool) -> np.ndarray:
+    """``keep_level``: ``pm25_bl_tem`` keeps the level of the pixel's PM2.5 series — the regression's mean
+    (added back by :func:`~ihs_hpc.ops.mlr.remove_met` / :func:`~ihs_hpc.ops.mlr.apply_met`) and the level
+    the STL short-term component took with it (:func:`short_term_level`).
 
     Parameters
     ----------
     bl_tem : ndarray, shape (pixels, time)
         Eq. 4's met-removed baseline with the regression's mean added back.
-    short_term_mean : ndarray, shape (pixels,)
-        Mean of ``series - pm25_bl`` per pixel.
+    level : ndarray, shape (pixels, years)
+        Mean of ``series - pm25_bl`` per pixel and year (:func:`short_term_level`).
+    year_of_day : ndarray of int, shape (time,)
+        Column of ``level`` of each day.
     keep_level : bool
         Without it ``bl_tem`` is returned unchanged.
     """
     if keep_level:
-        bl_tem = bl_tem + short_term_mean[:, None]
+        bl_tem = bl_tem + level[:, year_of_day]
     return bl_tem
 
 
 def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np.ndarray, *, keep_level: bool = True,
-                     fit: np.ndarray | None = None, chunk: int | None = None, **stl_settings) -> MetRemovalBlock:
+                     fit: np.ndarray | None = None, chunk: int | None = None, year_of_day: np.ndarray | None = None,
+                     level_by_year: bool = False, **stl_settings) -> MetRemovalBlock:
     """Eqs. 2–4 for every pixel of a block, in chunks of pixels.
 
     Parameters
@@ -96,12 +115,16 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
         Bilinear corners of every pixel in the rows of ``met_rows``
         (:func:`ihs_hpc.ops.interp.bilinear_weights`).
     keep_level : bool
-        Keep the mean of the pixel's series in ``pm25_bl_tem`` (:func:`restore_level`).
+        Keep the level of the pixel's series in ``pm25_bl_tem`` (:func:`restore_level`).
     fit : ndarray of bool, shape (pixels,), optional
         Pixels fitted (eqs. 3–4) on their whole series; the other analysed pixels get only ``pm25_bl``
-        and ``short_term_mean``. Default: every analysed pixel.
+        and ``short_term_level``. Default: every analysed pixel.
     chunk : int, optional
         Pixels per chunk (default :data:`DEFAULT_CHUNK`).
+    year_of_day : ndarray of int, shape (time,), optional
+        Year (0, 1, …) of each day; default: one year.
+    level_by_year : bool
+        The level of ``R`` kept is its mean over each year instead of the record (:func:`short_term_level`).
     **stl_settings
         :func:`ihs_hpc.ops.stl.stl_baseline` keywords (``period`` required).
 
@@ -135,7 +158,10 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
     out_bl, out_fit, out_tem = cube(), cube(), cube()
     coef = np.full((n_pixels, k + 1), np.nan, dtype=np.float32)
     r2 = np.full(n_pixels, np.nan, dtype=np.float32)
-    short_term_mean = np.full(n_pixels, np.nan, dtype=np.float32)
+    year_of_day = np.zeros(n_time, dtype=np.int64) if year_of_day is None else np.asarray(year_of_day, dtype=np.int64)
+    if year_of_day.shape != (n_time,) or (n_time and year_of_day.min() < 0):
+        raise ValueError(f"year_of_day must be ({n_time},) non-negative integers, got shape {year_of_day.shape}")
+    levels = np.full((n_pixels, int(year_of_day.max(initial=0)) + 1), np.nan, dtype=np.float32)
     analysed = np.flatnonzero(np.isfinite(series).any(axis=0))
     width = min(chunk, analysed.size)
     y_buffer = np.empty((width, n_time))
@@ -144,8 +170,8 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
         y = y_buffer[:columns.size]
         gather_series(series, columns, y)  # the chunk's series, one per row, float64
         baseline = stl_baseline(y, **stl_settings)  # eq. 2
-        level = (y - baseline).mean(axis=1)  # mean of the short-term component R (eq. 1)
-        short_term_mean[columns] = level
+        level = short_term_level(y - baseline, year_of_day, level_by_year)  # mean of R (eq. 1), per year or record
+        levels[columns] = level
         own = np.ones(columns.size, dtype=bool) if fit is None else fit[columns]
         # eqs. 3 and 4, each pixel's regressors interpolated as it is fitted (never stored)
         if own.all():
@@ -158,13 +184,13 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
                 tem[own], result = remove_met_bilinear(baseline[own], rows, index[mine], weight[mine],
                                                        keep_level=keep_level)
                 fitted[own] = result.fitted
-        tem = restore_level(tem, level, keep_level)
+        tem = restore_level(tem, level, year_of_day, keep_level)
         scatter_series3(baseline, fitted, tem, columns, out_bl, out_fit, out_tem)  # back to time-major float32
         if own.any():
             coef[columns[own]] = result.coef
             r2[columns[own]] = result.r2
     return MetRemovalBlock(pm25_bl=out_bl, pm25_bl_mlr=out_fit, pm25_bl_tem=out_tem, coef=coef, r2=r2,
-                           short_term_mean=short_term_mean)
+                           short_term_level=levels)
 
 
 def warm(n_time: int, stl_settings: dict, k: int) -> None:

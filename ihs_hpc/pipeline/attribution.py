@@ -31,8 +31,9 @@ COLUMN_DESCRIPTIONS = {
     "share_of_area_pct": "pm25_ihs_own / pm25_ihs_area × 100",
     "method": "alone | nnls | equal_strength (indistinguishable, flagged) | not_operating",
     "unique_fraction": "share of the source's footprint column outside the span of the others (0–1)",
-    "pm25_ihs_own_lower": "lower / upper (…_upper) bound of pm25_ihs_own: the area mean's bootstrap interval "
-                          "scaled by the source's share",
+    "pm25_ihs_own_lower": "lower / upper (…_upper) bound of pm25_ihs_own: for a source sharing its area, the "
+                          "spread of its split of bootstrap-replicate annual maps; for a source alone, its area "
+                          "mean's bootstrap interval",
     "decay_km": "footprint e-folding distance L used for the source (km; fitted unless "
                 "stats.attribution.decay_km is set)",
 }
@@ -112,7 +113,7 @@ class _ClusterProblem:
 
 def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col, lat, lon, operating: np.ndarray,
                      years, ihs_ids, decay_km=None, min_unique: float = 0.05,
-                     candidates=DECAY_CANDIDATES, refine_max_sources: int = 40) -> pd.DataFrame:
+                     candidates=DECAY_CANDIDATES, refine_max_sources: int = 40, problems: list | None = None) -> pd.DataFrame:
     """Split each year's ``pm25_ihs`` map among the sources of every overlap cluster.
 
     Parameters
@@ -135,6 +136,9 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
     min_unique : float
         Threshold of :func:`~ihs_hpc.ops.attribution.unique_fraction` below which a source is fitted
         jointly with the others it cannot be told from (flagged ``equal_strength``).
+    problems : list, optional
+        Receives ``(problem, decays)`` of every cluster of more than one source (the split's intervals,
+        :func:`ihs_hpc.pipeline.intervals.split_intervals`).
 
     Returns
     -------
@@ -176,6 +180,8 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
             decay = {int(j): float("nan") for j in cluster}
         for j in cluster:
             decay_used[j] = decay[int(j)]
+        if problems is not None and cluster.size > 1:
+            problems.append((problem, decay))
         for y, (active, pix, rows) in enumerate(problem.years):
             if not active:
                 continue
@@ -237,7 +243,7 @@ SCORE_DESCRIPTIONS = {
 
 def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, decay_km=None,
                       min_unique=None, refine_max_sources=None, sums=None, cal=None, layout=None,
-                      city_names=(), intervals=None) -> tuple[pd.DataFrame, dict, dict]:
+                      city_names=(), intervals=None, read_daily_ihs=None) -> tuple[pd.DataFrame, dict, dict]:
     """Attribute the run's annual ``pm25_ihs`` maps to sources and write ``ihs_attribution.csv``
     (through the stats :class:`~ihs_hpc.stats.tables.TableWriter`); return the table, its scores
     against the synthetic truth (empty without truth or without sources) and their descriptions.
@@ -248,7 +254,9 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     With the stats stage's daily group ``sums`` (``cal``, ``layout``), the annual figures of every city's
     IHS areas (``city_ihs_intervals.csv``) and of every source get bootstrap intervals
     (:mod:`ihs_hpc.pipeline.intervals`, settings ``stats.intervals`` updated by ``intervals``), and the
-    scores gain their coverage of the truth.
+    scores gain their coverage of the truth. ``read_daily_ihs(pixels)``: the ``(time, pixels)`` daily ``pm25_ihs``
+    at flat pixel indices, for the intervals of the sources split among several
+    (:func:`ihs_hpc.pipeline.intervals.split_intervals`).
     """
     import dask.config
 
@@ -271,10 +279,11 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     map_years = [int(y) for y in maps["year"].values]
     annual = maps["annual_pm25_ihs"].values[[map_years.index(int(y)) for y in years]]
     op = np.ones((n_ihs, len(years)), dtype=bool) if operating is None else (np.nan_to_num(operating, nan=1.0) > 0)
+    problems: list = []
     table = attribute_annual(annual_ihs=annual, members=members, src_row=cubes["ihs_row"].values,
                              src_col=cubes["ihs_col"].values, lat=cubes["lat"].values, lon=cubes["lon"].values,
                              operating=op, years=years, ihs_ids=ihs_ids, decay_km=decay_km,
-                             min_unique=min_unique, refine_max_sources=refine_max_sources)
+                             min_unique=min_unique, refine_max_sources=refine_max_sources, problems=problems)
     if "ihs_true_annual_mean" in cubes:
         rec = cubes["ihs_true_annual_mean"]
         rec_years = [int(y) for y in rec["year"].values]
@@ -287,7 +296,15 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
         from . import intervals as iv
 
         settings = iv._settings(intervals)
-        table = iv.add_source_intervals(table, sums, cal, years, layout, settings)
+        split = None
+        if read_daily_ihs is not None and problems:
+            pixels = np.unique(np.concatenate([p.years[y][1] for p, _ in problems for y in range(len(years))]))
+            year_of_day = cal["year"].to_numpy()
+            year_days = [np.flatnonzero(year_of_day == int(y)) for y in years]
+            split = iv.split_intervals([p for p, _ in problems], [d for _, d in problems], read_daily_ihs(pixels),
+                                       pixels, year_days, settings, min_unique=min_unique)
+            split = tuple(np.pad(a, ((0, n_ihs - a.shape[0]), (0, 0)), constant_values=np.nan) for a in split)
+        table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split)
         city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings)
         if not city.empty:
             writer.add("city_ihs_intervals", city,

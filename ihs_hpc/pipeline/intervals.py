@@ -2,13 +2,17 @@
 
 Each year's pooled IHS-related PM2.5 of a city's IHS areas and of each single IHS area is
 resampled by a circular block bootstrap over the year's days (:mod:`ihs_hpc.stats.bootstrap`) from
-the stats stage's per-group daily sums (``series.zarr``). A source's own contribution
-(:mod:`ihs_hpc.pipeline.attribution`) gets the interval of its area's mean scaled by its share of the
-area: ``own + share × (bound − area mean)``. On synthetic scenes the coverage of the nominal interval
-on the truth is scored (``coverage90_city_annual``, ``coverage90_source_annual``).
+the stats stage's per-group daily sums (``series.zarr``). A source alone in its area that year gets
+its area's interval. A source that shares its area (:mod:`ihs_hpc.pipeline.attribution`) gets the
+interval of its split: every replicate's days make a replicate annual map of the cluster's pixels,
+which is split again with the same footprints (:func:`split_intervals`), so the interval carries how
+the day-to-day pattern of the map moves the share of each source, not only the area's level; it is
+centred on the estimate (``own + quantile − median`` of the replicates). On synthetic scenes the
+coverage of the nominal interval on the truth is scored (``coverage90_city_annual``,
+``coverage90_source_annual``).
 
-The intervals describe the day-to-day sampling of an annual figure only; the systematic error of
-the background fill is not in them (see the coverage scores).
+The intervals describe the day-to-day sampling of an annual figure; the systematic error of the
+background fill is not in them (see the coverage scores).
 """
 from __future__ import annotations
 
@@ -68,9 +72,13 @@ def city_intervals(sums, cal, years, layout, city_names, settings) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings) -> pd.DataFrame:
+def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings, split=None) -> pd.DataFrame:
     """Add ``pm25_ihs_area_lower/upper`` (the single-area pooled mean's interval) and
-    ``pm25_ihs_own_lower/upper`` to the attribution table (rows ordered by source, then year)."""
+    ``pm25_ihs_own_lower/upper`` to the attribution table (rows ordered by source, then year).
+
+    ``split``: the (n_ihs, n_years) lower and upper replicate offsets of :func:`split_intervals` for the
+    source-years split among several sources (NaN elsewhere); without it, or where it is NaN, a source's
+    interval is its area's scaled by its share of the area."""
     n_ihs = layout.n_ihs
     res = annual_group_intervals(sums, cal, years, layout.ihs(np.arange(n_ihs)), settings)
     est, lo, hi = (res[k].ravel() for k in ("estimate", "lower", "upper"))
@@ -79,10 +87,75 @@ def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings
     own = table["pm25_ihs_own"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.clip(np.nan_to_num(own / table["pm25_ihs_area"].to_numpy(dtype=float), nan=1.0), 0.0, 1.0)
+    low, high = frac * (lo - est), frac * (hi - est)
+    if split is not None:
+        below, above = (np.asarray(a, dtype=float).ravel() for a in split)
+        use = np.isfinite(below) & np.isfinite(above)
+        low, high = np.where(use, below, low), np.where(use, above, high)
     operating = table["operating"].to_numpy(dtype=bool)
-    table["pm25_ihs_own_lower"] = np.where(operating, own + frac * (lo - est), 0.0)
-    table["pm25_ihs_own_upper"] = np.where(operating, own + frac * (hi - est), 0.0)
+    table["pm25_ihs_own_lower"] = np.where(operating, own + low, 0.0)
+    table["pm25_ihs_own_upper"] = np.where(operating, own + high, 0.0)
     return table
+
+
+def split_intervals(problems, decays, daily, pixels, year_days, settings, *, min_unique: float,
+                    batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap offsets of the per-source split of every shared area (see the module docstring).
+
+    Parameters
+    ----------
+    problems : list of :class:`~ihs_hpc.pipeline.attribution._ClusterProblem`
+        The clusters of more than one source, built on the point estimate's annual maps (which pixels
+        count in each year).
+    decays : list of dict
+        The footprint decay of every source of each problem (as fitted for the point estimate).
+    daily : ndarray, shape (time, len(pixels))
+        Daily ``pm25_ihs`` of ``pixels`` (sorted flat indices: every pixel of the problems).
+    year_days : list of int arrays
+        The days (rows of ``daily``) of each year of the problems' maps.
+    settings : dict
+        ``stats.intervals`` (``block_days``, ``n_boot``, ``level``, ``seed``); the days of the
+        replicates are those of :func:`~ihs_hpc.stats.bootstrap.pooled_mean_interval` (same seeds).
+
+    Returns
+    -------
+    below, above : (n_sources, n_years) arrays
+        ``quantile − median`` of the replicate own contributions at the lower and upper tail; NaN for
+        source-years not split (alone, not operating, or not in a problem).
+    """
+    from ..ops.attribution import fit_strengths_many, own_means_many
+    from ..stats.bootstrap import block_indices
+
+    n_src = max((int(j) for p in problems for j in p.cluster), default=-1) + 1
+    below = np.full((n_src, len(year_days)), np.nan)
+    above = np.full_like(below, np.nan)
+    alpha = (1.0 - float(settings["level"])) / 2.0
+    n_boot, block = int(settings["n_boot"]), int(settings["block_days"])
+    for y, days in enumerate(year_days):
+        split_here = [(p, d) for p, d in zip(problems, decays) if len(p.years[y][0]) > 1 and p.years[y][1].size]
+        if not split_here:
+            continue
+        rng = np.random.default_rng(int(settings["seed"]) + y)
+        idx = block_indices(days.size, block, n_boot, rng)
+        mult = np.zeros((n_boot, days.size))
+        np.add.at(mult, (np.repeat(np.arange(n_boot), days.size), idx.ravel()), 1.0)
+        x = daily[days]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            replicate = (mult @ np.nan_to_num(x)) / (mult @ np.isfinite(x))  # (n_boot, pixels): annual maps
+        for problem, decay in split_here:
+            active, pix, rows = problem.years[y]
+            design = problem.design(y, decay)
+            values = replicate[:, np.searchsorted(pixels, pix)].T  # (pixels of the year, n_boot)
+            point = problem.flat[y, pix]
+            values = np.where(np.isfinite(values), values, point[:, None])
+            own = np.empty((len(active), n_boot))
+            for b0 in range(0, n_boot, batch):
+                part = values[:, b0:b0 + batch]
+                coef = fit_strengths_many(part, design, min_unique=min_unique)
+                own[:, b0:b0 + batch] = own_means_many(part, design, coef, [r for r, _ in rows])
+            lo, mid, hi = np.nanpercentile(own, [100 * alpha, 50, 100 * (1 - alpha)], axis=1)
+            below[active, y], above[active, y] = lo - mid, hi - mid
+    return below, above
 
 
 def coverage_scores(city: pd.DataFrame, table: pd.DataFrame, level: float) -> dict:

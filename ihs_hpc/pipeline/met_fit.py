@@ -67,7 +67,7 @@ def idle_days(operating_years: np.ndarray, year_of_day: np.ndarray, margin: int)
 
 
 def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tuple[str, ...], settings: dict,
-             met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool, year_of_day: np.ndarray,
+             met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, level: dict, year_of_day: np.ndarray,
              idle_min_days: int, idle_margin: int, pm25_var: str = "pm25") -> None:
     """Pass A for one tile (see the module docstring); records the tile.
 
@@ -87,8 +87,7 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     count_year = np.asarray(group["ihs_count_year"][:, tile.rows, tile.cols]).reshape(-1, n_pix)
 
     # eq. 2 everywhere; eqs. 3 and 4 on the whole series of the background pixels
-    result = remove_met_block(series, rows, index, weight, keep_level=keep_level, fit=background & analysed,
-                              **settings)
+    result = remove_met_block(series, rows, index, weight, fit=background & analysed, **level, **settings)
     coef, r2 = result.coef, result.r2
     source = np.full(n_pix, FIT_NONE, dtype=np.int8)
     days = np.zeros(n_pix, dtype=np.int32)
@@ -138,12 +137,13 @@ def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> d
 
 
 def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid,
-               keep_level: bool) -> None:
-    """Pass C for one tile: eqs. 3–4 with the pixel's own idle-day or carried coefficients."""
+               level: dict) -> None:
+    """Pass C for one tile: eqs. 3–4 with the pixel's own idle-day or carried coefficients; ``level`` as
+    pass A's (:func:`~ihs_hpc.ops.met_removal.remove_met_block` keywords)."""
     from .stage2 import tile_met_rows
 
     n_coef = len(variables) + 1
-    fields = read_tile(out, tile, ["met_fit_source", "short_term_mean"] + [f"coef_a{k}" for k in range(n_coef)])
+    fields = read_tile(out, tile, ["met_fit_source", "short_term_level"] + [f"coef_a{k}" for k in range(n_coef)])
     source = fields["met_fit_source"].ravel()
     todo = np.flatnonzero((source == FIT_IDLE) | (source == FIT_CARRIED))
     if todo.size == 0:
@@ -156,8 +156,10 @@ def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarr
     rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
                                         grid=grid)
     regressors = apply_bilinear_rows(rows, index[todo], weight[todo])  # (todo, k, time): the IHS-area pixels only
+    keep_level = level["keep_level"]
     tem, fitted = apply_met(bl, regressors, coef, keep_level=keep_level)  # eqs. 3 and 4
-    tem = restore_level(tem, fields["short_term_mean"].ravel()[todo].astype(np.float64), keep_level)
+    levels = fields["short_term_level"].reshape(-1, source.size)[:, todo].T.astype(np.float64)
+    tem = restore_level(tem, levels, level["year_of_day"], keep_level)
     mlr_flat = cubes["pm25_bl_mlr"].reshape(n_time, -1)
     tem_flat = cubes["pm25_bl_tem"].reshape(n_time, -1)
     mlr_flat[:, todo] = fitted.T

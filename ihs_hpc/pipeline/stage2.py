@@ -7,7 +7,8 @@
    interpolation commutes with non-robust STL; the met windows come from decoded chunks kept per
    process, :mod:`ihs_hpc.io.chunk_cache`), the regression (eq. 3) and the met-removed baseline
    ``pm25_bl_tem = pm25_bl − pm25_bl_mlr`` (eq. 4). With ``keep_level`` (default) ``pm25_bl_tem`` keeps
-   the mean of the pixel's series (:func:`~ihs_hpc.ops.met_removal.restore_level`).
+   the level of the pixel's series (:func:`~ihs_hpc.ops.met_removal.restore_level`), each year's with
+   ``stage2.level_window: year`` (default), the record's with ``record``.
 
 Where eq. 3 is fitted is ``stage2.met_fit``: ``pixel`` fits every pixel on its own series (the paper
 taken literally); ``background`` (default) fits where no IHS is active and carries the coefficients
@@ -21,8 +22,8 @@ least as large as the number of years (e.g. 11 for 2012–2021) makes the season
 the same every year (R's ``s.window = "periodic"`` in the limit).
 
 Writes ``stage2.zarr``: ``met_bl_<var>`` on the met grid; ``pm25_bl``, ``pm25_bl_mlr``, ``pm25_bl_tem``
-cubes; ``coef_a0`` (intercept) … ``coef_a6``, ``r2``, ``short_term_mean``, ``met_fit_source`` and
-``met_fit_days`` maps; the
+cubes; ``coef_a0`` (intercept) … ``coef_a6``, ``r2``, ``met_fit_source`` and
+``met_fit_days`` maps; ``short_term_level`` per year; the
 mode in the root attribute ``met_fit``. Tiles already recorded are skipped.
 """
 from __future__ import annotations
@@ -138,20 +139,19 @@ def tile_met_rows(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.nd
 
 def block_outputs(tile, result: MetRemovalBlock) -> dict:
     """The tile's arrays of a :class:`~ihs_hpc.ops.met_removal.MetRemovalBlock`: cubes, coefficient maps,
-    ``r2`` and ``short_term_mean``."""
+    ``r2`` and ``short_term_level``."""
     ny, nx = tile.shape
     n_time = result.pm25_bl.shape[0]
     blocks = {name: getattr(result, name).reshape(n_time, ny, nx) for name in ("pm25_bl", "pm25_bl_mlr", "pm25_bl_tem")}
     blocks["r2"] = result.r2.reshape(ny, nx)
-    blocks["short_term_mean"] = result.short_term_mean.reshape(ny, nx)
+    blocks["short_term_level"] = result.short_term_level.T.reshape(-1, ny, nx)
     for k in range(result.coef.shape[-1]):
         blocks[f"coef_a{k}"] = result.coef[:, k].reshape(ny, nx)
     return blocks
 
 
 def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...], settings: dict,
-              met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, keep_level: bool = True,
-              pm25_var: str = "pm25") -> None:
+              met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, level: dict, pm25_var: str = "pm25") -> None:
     """``met_fit: pixel`` — baseline, per-pixel regression and met removal for one analysis tile.
 
     The paper's method taken literally (seed 000 §2.3.3): eq. 3 fitted on every pixel's own series, in
@@ -160,7 +160,7 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
     series, _ = tile_series(tile, pm25_source=pm25_source, grid=grid, pm25_var=pm25_var)
     rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
                                         grid=grid)
-    result = remove_met_block(series, rows, index, weight, keep_level=keep_level, **settings)  # eqs. 2-4
+    result = remove_met_block(series, rows, index, weight, **level, **settings)  # eqs. 2-4
     blocks = block_outputs(tile, result)
     fitted = np.isfinite(result.r2).reshape(tile.shape)
     blocks["met_fit_source"] = np.where(fitted, FIT_OWN, FIT_NONE).astype(np.int8)
@@ -175,8 +175,10 @@ def stage2_variables(met_vars) -> dict:
         "pm25_bl_mlr": cube_spec(PM25_UNITS, "PM2.5 baseline explained by meteorological baselines (eq. 3)"),
         "pm25_bl_tem": cube_spec(PM25_UNITS, "PM2.5 baseline with meteorology removed (eq. 4; see keep_level)"),
         "r2": map_spec("1", "coefficient of determination of the regression (eq. 3)"),
-        "short_term_mean": map_spec(PM25_UNITS, "mean over the record of the STL short-term component R (eq. 1); "
-                                                "added back to pm25_bl_tem with keep_level"),
+        "short_term_level": VarSpec(("year", "lat", "lon"), {
+            "units": PM25_UNITS, "long_name": "mean of the STL short-term component R (eq. 1) over each year "
+                                              "(level_window: year) or the record; added back to pm25_bl_tem with "
+                                              "keep_level"}, "float32"),
         "coef_a0": map_spec(PM25_UNITS, "regression intercept a0 (eq. 3)"),
         "met_fit_source": map_spec("1", f"where the pixel's coefficients come from: {SOURCE_MEANING}", dtype="int8"),
         "met_fit_days": map_spec("1", "days the pixel's own regression (eq. 3) was fitted on (0: carried or none)",
@@ -215,9 +217,12 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
     specs = stage2_variables(variables)
     for var in variables:
         specs[f"met_bl_{var}"] = met_spec(units[var], specs[f"met_bl_{var}"].attrs["long_name"])
-    create_store(out, grid, specs, tile_size=tile_size, time=source.time.values, met_grid=met_grid,
+    day_years = source.time.dt.year.values
+    years, level_year = np.unique(day_years, return_inverse=True)
+    create_store(out, grid, specs, tile_size=tile_size, time=source.time.values, met_grid=met_grid, years=years,
                  attrs={"stl_settings": dict(settings), "met_variables": list(variables),
-                        "keep_level": bool(config["stage2.keep_level"]), "met_fit": mode,
+                        "keep_level": bool(config["stage2.keep_level"]),
+                        "level_window": config["stage2.level_window"], "met_fit": mode,
                         "source": str(cubes), "pm25_source": str(pm25_source), **stamp(config, "stage2")})
     n_time = source.sizes["time"]
     # build the STL operator once here (unless cached on disk) so workers find it there; and let every worker
@@ -229,13 +234,14 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
     met_tiles = pending_tiles(out, met_grid.tiles(tile_size), prefix="met_")
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
                           met_tiles, client, desc="stage2 met baselines", done=partial(is_recorded, out, prefix="met_"))
-    keep_level = bool(config["stage2.keep_level"])
-    common = dict(out=out, variables=variables, met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid)
+    # the level of R kept in pm25_bl_tem (ihs_hpc.ops.met_removal.restore_level): per year or over the record
+    level = dict(keep_level=bool(config["stage2.keep_level"]), year_of_day=level_year.astype(np.int64),
+                 level_by_year=config["stage2.level_window"] == "year")
+    common = dict(out=out, variables=variables, met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid, level=level)
     fit_counts = None
     if mode == "pixel":
         tiles = pending_tiles(out, grid.tiles(tile_size))
-        stats = map_tiles(partial(pm25_tile, pm25_source=pm25_source, settings=settings, keep_level=keep_level,
-                                  **common), tiles, client, desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
+        stats = map_tiles(partial(pm25_tile, pm25_source=pm25_source, settings=settings, **common), tiles, client, desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
     else:
         from . import met_fit
         from ..ops.stl import stl_settings as resolve_stl
@@ -244,7 +250,6 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
         areas = open_store(stage1)
         if Grid.from_dataset(areas) != grid:
             raise StoreError(f"{stage1} and {cubes} are not on the same grid")
-        day_years = source.time.dt.year.values
         stage1_years = [int(y) for y in areas["year"].values]
         missing_years = sorted(set(int(y) for y in day_years) - set(stage1_years))
         if missing_years:
@@ -253,12 +258,12 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
         margin = resolve_stl(**settings).trend // 2
         tiles = pending_tiles(out, grid.tiles(tile_size))
         stats = map_tiles(partial(met_fit.fit_tile, pm25_source=pm25_source, stage1=stage1, settings=settings,
-                                  keep_level=keep_level, year_of_day=year_of_day,
+                                  year_of_day=year_of_day,
                                   idle_min_days=int(config["stage2.met_fit_idle_days"]), idle_margin=int(margin),
                                   **common), tiles, client, desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
         fit_counts = met_fit.carry_coefficients(out, grid, len(variables) + 1, int(config["stage2.met_fit_neighbours"]))
         tiles = pending_tiles(out, grid.tiles(tile_size), prefix=met_fit.APPLY_PREFIX)
-        map_tiles(partial(met_fit.apply_tile, keep_level=keep_level, **common), tiles, client,
+        map_tiles(partial(met_fit.apply_tile, **common), tiles, client,
                   desc="stage2 IHS-area tiles", done=partial(is_recorded, out, prefix=met_fit.APPLY_PREFIX))
     del warming
     group = zarr.open_group(out, mode="r")

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..grid import Grid
-from ..io.cube import is_complete, mark_complete, open_store
+from ..io.cube import is_complete, mark_complete, open_store, read_pixels
 from ..stats.aggregate import GroupLayout, calendar
 from .executor import map_tiles
 from .inputs import input_store
@@ -149,6 +149,7 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         maps=maps, city_en=city_en, city_local=city_local, city_adcode=city_adcode, ihs_ids=ihs_ids,
         ihs_names=ihs_names, truth_totals=truth_totals, indicators=config.get("stats.indicators"), echo=echo,
         attribution=config.get("stats.attribution"), intervals=config.get("stats.intervals"),
+        read_daily_ihs=partial(read_pixels, stage3_path, "pm25_ihs", tile_size=tile_size),
     )
     headline["dir"] = str(out_dir)
     finish_output_dir(config, "stats")
