@@ -45,6 +45,7 @@ def test_unknown_key_names_key_and_file(tmp_path, text, key):
     ("cluster: 4\n", "cluster", "must be a mapping"),
     ("input:\n  synthetic:\n    preset: huge\n", "input.synthetic.preset", "must be one of"),
     ("stage2:\n  stl:\n    trend: 1.5\n", "stage2.stl.trend", "must be int"),
+    ("stage2:\n  level_window: month\n", "stage2.level_window", "must be one of"),
 ])
 def test_wrong_type_names_key_and_file(tmp_path, text, key, fragment):
     path = write(tmp_path, text)

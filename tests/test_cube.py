@@ -12,7 +12,7 @@ import xarray as xr
 
 from ihs_hpc.grid import Grid
 from ihs_hpc.io.cube import (StoreError, create_store, cube_spec, finished_tiles, is_complete, map_spec,
-                             mark_complete, met_spec, open_store, pending_tiles, read_tile, write_tile)
+                             mark_complete, met_spec, open_store, pending_tiles, read_pixels, read_tile, write_tile)
 
 GRID = Grid(36.0, 36.40, 114.0, 114.52)  # 40 x 52 cells: edge tiles are partial
 TIME = pd.date_range("2019-01-01", periods=20, freq="D")
@@ -53,6 +53,30 @@ def test_round_trip_cf_and_chunks(tmp_path):
     assert np.isnan(ds.t2m.values).all()  # never written: fill value
     tile = GRID.tiles(16)[4]
     np.testing.assert_array_equal(read_tile(path, tile, ["pm25"])["pm25"], tile_values(tile))
+
+
+def test_read_pixels_and_per_year_maps(tmp_path):
+    """read_pixels equals xarray's pointwise indexing (pixels from several tiles, unsorted, edge tiles);
+    a ("year", "lat", "lon") variable takes the store's year axis."""
+    from ihs_hpc.io.cube import VarSpec
+
+    path = make_store(tmp_path / "s.zarr", years=[2019, 2020])
+    for tile in GRID.tiles(16):
+        write_tile(path, tile, {"pm25": tile_values(tile)})
+    rng = np.random.default_rng(0)
+    pixels = rng.choice(GRID.ny * GRID.nx, 60, replace=False)
+    got = read_pixels(path, "pm25", pixels, tile_size=16)
+    ds = xr.open_zarr(path, consolidated=False)
+    rows, cols = pixels // GRID.nx, pixels % GRID.nx
+    want = ds.pm25.isel(lat=xr.DataArray(rows, dims="p"), lon=xr.DataArray(cols, dims="p")).values
+    np.testing.assert_array_equal(got, want)
+    levels = create_store(tmp_path / "y.zarr", GRID, {"level": VarSpec(("year", "lat", "lon"), {"units": "1"}, "float32")},
+                          tile_size=16, years=[2019, 2020, 2021])
+    tile = GRID.tiles(16)[5]
+    write_tile(levels, tile, {"level": np.stack([tile_values(tile)[0] + k for k in range(3)])})
+    out = xr.open_zarr(levels, consolidated=False)
+    assert list(out.year.values) == [2019, 2020, 2021] and out.level.dims == ("year", "lat", "lon")
+    np.testing.assert_array_equal(out.level.values[2, tile.rows, tile.cols], tile_values(tile)[0] + 2)
 
 
 def test_incomplete_store_is_refused_and_rerun_resumes(tmp_path):
