@@ -105,6 +105,46 @@ def test_many_column_fits_and_splits_equal_the_one_column_forms():
         assert (coef[:, :5] == 0).any() and (coef[:, 5] == 0).all()
 
 
+def test_split_intervals_of_an_exact_footprint_field_are_the_bootstrap_of_each_sources_own_series():
+    """Daily fields that are exactly Σ_j β_j(t) f_j: every replicate's split gives each source its own
+    replicate mean, so the split's offsets equal the percentiles of the block-bootstrap means of the
+    source's own daily series, computed here with numpy from the same resampled days."""
+    from ihs_hpc.pipeline.intervals import split_intervals
+    from ihs_hpc.stats.bootstrap import block_indices
+
+    ny = nx = 24
+    lat, lon = 38.0 + 0.01 * np.arange(ny)[::-1], 114.0 + 0.01 * np.arange(nx)
+    src_row, src_col = np.array([10, 11]), np.array([9, 14])
+    rr, cc = np.divmod(np.arange(ny * nx), nx)
+    members = [np.flatnonzero(np.hypot(rr - r, cc - c) <= 6) for r, c in zip(src_row, src_col)]
+    fp = footprints(lat, lon, src_row, src_col, members, nx, 3.0)
+    rng = np.random.default_rng(4)
+    n_years, per_year = 3, 60
+    beta = rng.lognormal(2.0, 0.5, (2, n_years * per_year))
+    beta[1, :20] *= 3.0  # a spell: the bootstrap has something to resample
+    daily = np.full((n_years * per_year, ny * nx), np.nan)
+    daily[:, np.union1d(*members)] = 0.0
+    for j in range(2):
+        daily[:, members[j]] += beta[j][:, None] * fp[j][None, :]
+    year_days = [np.arange(y * per_year, (y + 1) * per_year) for y in range(n_years)]
+    annual = np.stack([daily[d].mean(axis=0) for d in year_days]).reshape(n_years, ny, nx)
+    problems = []
+    attribute_annual(annual_ihs=annual, members=members, src_row=src_row, src_col=src_col, lat=lat, lon=lon,
+                     operating=np.ones((2, n_years), bool), years=[2019, 2020, 2021], ihs_ids=["a", "b"],
+                     decay_km=3.0, problems=problems)
+    settings = {"block_days": 5, "n_boot": 300, "level": 0.9, "seed": 7}
+    pixels = np.union1d(*members)
+    below, above = split_intervals([p for p, _ in problems], [d for _, d in problems], daily[:, pixels], pixels,
+                                   year_days, settings, n_sources=2, min_unique=0.05)
+    for y, days in enumerate(year_days):
+        idx = block_indices(days.size, 5, 300, np.random.default_rng(7 + y))
+        for j in range(2):
+            own = beta[j][days][idx].mean(axis=1) * fp[j].mean()
+            lo, mid, hi = np.percentile(own, [5, 50, 95])
+            np.testing.assert_allclose([below[j, y], above[j, y]], [lo - mid, hi - mid], rtol=1e-6, atol=1e-9)
+            assert below[j, y] < 0 < above[j, y]
+
+
 def test_overlap_clusters_link_areas_through_shared_pixels():
     members = [np.array([0, 1, 2]), np.array([2, 3]), np.array([3, 4, 5]), np.array([7, 8]), np.array([9])]
     groups = overlap_clusters(members, 10)

@@ -302,8 +302,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
             year_of_day = cal["year"].to_numpy()
             year_days = [np.flatnonzero(year_of_day == int(y)) for y in years]
             split = iv.split_intervals([p for p, _ in problems], [d for _, d in problems], read_daily_ihs(pixels),
-                                       pixels, year_days, settings, min_unique=min_unique)
-            split = tuple(np.pad(a, ((0, n_ihs - a.shape[0]), (0, 0)), constant_values=np.nan) for a in split)
+                                       pixels, year_days, settings, n_sources=n_ihs, min_unique=min_unique)
         table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split)
         city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings)
         if not city.empty:

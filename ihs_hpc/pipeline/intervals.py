@@ -98,7 +98,7 @@ def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings
     return table
 
 
-def split_intervals(problems, decays, daily, pixels, year_days, settings, *, min_unique: float,
+def split_intervals(problems, decays, daily, pixels, year_days, settings, *, n_sources: int, min_unique: float,
                     batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap offsets of the per-source split of every shared area (see the module docstring).
 
@@ -116,6 +116,8 @@ def split_intervals(problems, decays, daily, pixels, year_days, settings, *, min
     settings : dict
         ``stats.intervals`` (``block_days``, ``n_boot``, ``level``, ``seed``); the days of the
         replicates are those of :func:`~ihs_hpc.stats.bootstrap.pooled_mean_interval` (same seeds).
+    n_sources : int
+        Number of sources (rows of the result).
 
     Returns
     -------
@@ -126,8 +128,7 @@ def split_intervals(problems, decays, daily, pixels, year_days, settings, *, min
     from ..ops.attribution import fit_strengths_many, own_means_many
     from ..stats.bootstrap import block_indices
 
-    n_src = max((int(j) for p in problems for j in p.cluster), default=-1) + 1
-    below = np.full((n_src, len(year_days)), np.nan)
+    below = np.full((n_sources, len(year_days)), np.nan)
     above = np.full_like(below, np.nan)
     alpha = (1.0 - float(settings["level"])) / 2.0
     n_boot, block = int(settings["n_boot"]), int(settings["block_days"])
