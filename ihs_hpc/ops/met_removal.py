@@ -18,9 +18,9 @@ With ``keep_level`` the met-removed baseline keeps the level of the pixel's PM2.
 mean of the STL short-term component ``R`` of eq. 1 (series minus baseline), over the record or, with
 ``level_by_year``, over each calendar year. A trend window of about a year cannot follow a source that
 starts or stops: the step is spread over the neighbouring years and the part it misses stays in ``R``,
-whose yearly mean keeps it (``stage2.level_window: year``). ``fit`` restricts eqs. 3–4 to some pixels (stage 2's ``met_fit: background``
-fits only the background pixels on their whole series; the others get their baseline here and their
-coefficients elsewhere).
+whose yearly mean keeps it (``stage2.level_window: year``). ``fit`` restricts eqs. 3–4 to some pixels
+(stage 2's ``met_fit: background`` fits only the background pixels on their whole series; the others get
+their baseline here and their coefficients elsewhere).
 """
 from __future__ import annotations
 

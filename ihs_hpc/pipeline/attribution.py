@@ -113,7 +113,8 @@ class _ClusterProblem:
 
 def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col, lat, lon, operating: np.ndarray,
                      years, ihs_ids, decay_km=None, min_unique: float = 0.05,
-                     candidates=DECAY_CANDIDATES, refine_max_sources: int = 40, problems: list | None = None) -> pd.DataFrame:
+                     candidates=DECAY_CANDIDATES, refine_max_sources: int = 40,
+                     problems: list | None = None) -> pd.DataFrame:
     """Split each year's ``pm25_ihs`` map among the sources of every overlap cluster.
 
     Parameters

@@ -126,7 +126,7 @@ def split_intervals(problems, decays, daily, pixels, year_days, settings, *, n_s
         source-years not split (alone, not operating, or not in a problem).
     """
     from ..ops.attribution import fit_strengths_many, own_means_many
-    from ..stats.bootstrap import block_indices
+    from ..stats.bootstrap import block_multiplicities
 
     below = np.full((n_sources, len(year_days)), np.nan)
     above = np.full_like(below, np.nan)
@@ -136,10 +136,7 @@ def split_intervals(problems, decays, daily, pixels, year_days, settings, *, n_s
         split_here = [(p, d) for p, d in zip(problems, decays) if len(p.years[y][0]) > 1 and p.years[y][1].size]
         if not split_here:
             continue
-        rng = np.random.default_rng(int(settings["seed"]) + y)
-        idx = block_indices(days.size, block, n_boot, rng)
-        mult = np.zeros((n_boot, days.size))
-        np.add.at(mult, (np.repeat(np.arange(n_boot), days.size), idx.ravel()), 1.0)
+        mult = block_multiplicities(days.size, block, n_boot, int(settings["seed"]) + y)
         x = daily[days]
         with np.errstate(invalid="ignore", divide="ignore"):
             replicate = (mult @ np.nan_to_num(x)) / (mult @ np.isfinite(x))  # (n_boot, pixels): annual maps

@@ -241,7 +241,8 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
     fit_counts = None
     if mode == "pixel":
         tiles = pending_tiles(out, grid.tiles(tile_size))
-        stats = map_tiles(partial(pm25_tile, pm25_source=pm25_source, settings=settings, **common), tiles, client, desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
+        stats = map_tiles(partial(pm25_tile, pm25_source=pm25_source, settings=settings, **common), tiles, client,
+                          desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
     else:
         from . import met_fit
         from ..ops.stl import stl_settings as resolve_stl

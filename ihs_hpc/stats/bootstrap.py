@@ -26,6 +26,16 @@ def block_indices(n_days: int, block: int, n_boot: int, rng: np.random.Generator
     return idx.reshape(n_boot, -1)[:, :n_days]
 
 
+def block_multiplicities(n_days: int, block: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n_days) how often each day occurs in each circular block resample of
+    :func:`block_indices` drawn with ``numpy.random.default_rng(seed)``: a replicate's mean of any daily
+    series ``x`` is ``(mult @ x) / n_days``."""
+    idx = block_indices(n_days, int(block), int(n_boot), np.random.default_rng(seed))
+    mult = np.zeros((idx.shape[0], n_days))
+    np.add.at(mult, (np.repeat(np.arange(idx.shape[0]), n_days), idx.ravel()), 1.0)
+    return mult
+
+
 def pooled_mean_interval(sums: np.ndarray, counts: np.ndarray, *, block: int = 10, n_boot: int = 1000,
                          level: float = 0.9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval of the pooled means ``Σ sums / Σ counts`` of every group.
@@ -54,10 +64,8 @@ def pooled_mean_interval(sums: np.ndarray, counts: np.ndarray, *, block: int = 1
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
     n_groups, n_days = sums.shape
-    idx = block_indices(n_days, int(block), int(n_boot), np.random.default_rng(seed))
     # resampled totals as products with day multiplicities: (n_boot, days) @ (days, groups)
-    mult = np.zeros((idx.shape[0], n_days))
-    np.add.at(mult, (np.repeat(np.arange(idx.shape[0]), n_days), idx.ravel()), 1.0)
+    mult = block_multiplicities(n_days, block, n_boot, seed)
     s = np.nan_to_num(sums).T
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (mult @ s) / (mult @ counts.T)
