@@ -83,6 +83,10 @@ _CHOICES: dict[str, tuple] = {
     "input.synthetic.ihs_season": ("winter", "summer", "none"),
     "input.synthetic.noise": ("additive", "multiplicative"),
 }
+#: Numeric keys restricted to a closed interval.
+_RANGES: dict[str, tuple[float, float]] = {
+    "prep.neighbour_share": (0.0, 1.0),
+}
 
 
 
@@ -137,6 +141,9 @@ def _validate(user: Mapping, reference: Mapping, source: str, prefix: str = "") 
             )
         if dotted in _CHOICES and value not in _CHOICES[dotted]:
             raise ConfigError(f"{source}: key {dotted!r} must be one of {list(_CHOICES[dotted])}, got {value!r}")
+        if dotted in _RANGES and not _RANGES[dotted][0] <= value <= _RANGES[dotted][1]:
+            low, high = _RANGES[dotted]
+            raise ConfigError(f"{source}: key {dotted!r} must be in [{low}, {high}], got {value!r}")
 
 
 def _similar(a: str, b: str) -> bool:

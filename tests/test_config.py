@@ -46,6 +46,8 @@ def test_unknown_key_names_key_and_file(tmp_path, text, key):
     ("input:\n  synthetic:\n    preset: huge\n", "input.synthetic.preset", "must be one of"),
     ("stage2:\n  stl:\n    trend: 1.5\n", "stage2.stl.trend", "must be int"),
     ("stage2:\n  level_window: month\n", "stage2.level_window", "must be one of"),
+    ("prep:\n  neighbour_share: 1.5\n", "prep.neighbour_share", "must be in [0.0, 1.0], got 1.5"),
+    ("prep:\n  neighbour_share: half\n", "prep.neighbour_share", "must be int or float"),
 ])
 def test_wrong_type_names_key_and_file(tmp_path, text, key, fragment):
     path = write(tmp_path, text)
@@ -63,5 +65,7 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 
 
 def test_nullable_keys_accept_their_types():
-    merged = validate_settings({"stage2": {"stl": {"trend": 1095}}, "cluster": {"memory_limit": "4GiB"}})
+    merged = validate_settings({"stage2": {"stl": {"trend": 1095}}, "cluster": {"memory_limit": "4GiB"},
+                                "prep": {"neighbour_share": None}})
     assert merged["stage2"]["stl"]["trend"] == 1095 and merged["cluster"]["memory_limit"] == "4GiB"
+    assert merged["prep"]["neighbour_share"] is None  # each pixel judged alone

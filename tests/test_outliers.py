@@ -147,3 +147,124 @@ def test_residual_rule_arguments():
         residual_outliers(np.zeros((3, 10)), window=4)
     with pytest.raises(ValueError, match="factor"):
         residual_outliers(np.zeros((3, 10)), factor=-1)
+    with pytest.raises(ValueError, match="shared must be"):
+        residual_outliers(np.zeros((10, 3, 3)), shared=1.5)
+    with pytest.raises(ValueError, match="3-D cube"):
+        residual_outliers(np.zeros((3, 10)), shared=0.25)
+
+
+# ---------------------------------------------------------------------------------------------- neighbour test
+def shared_reference(cube, factor, window, share):
+    """The neighbour test written out with pandas and numpy on a (time, ny, nx) cube: each flagged day of
+    the per-pixel rule stays when at least two of its neighbours' same-direction jumps that day reach
+    ``share`` times its own."""
+    import pandas as pd
+
+    n_t, ny, nx = cube.shape
+    flagged = np.zeros(cube.shape, dtype=bool)
+    up = np.full(cube.shape, np.nan)
+    down = np.full(cube.shape, np.nan)
+    for i in range(ny):
+        for j in range(nx):
+            series = cube[:, i, j]
+            flagged[:, i, j] = residual_reference(series, factor, window)
+            res = (series - pd.Series(series).rolling(window, center=True, min_periods=1).median().to_numpy())
+            res = res.astype(np.float32).astype(np.float64)  # the kernel keeps residuals in float32
+            valid = np.flatnonzero(np.isfinite(res))
+            for k, t in enumerate(valid):
+                if valid.size < 2:
+                    break
+                a = res[valid[k - 1]] if k > 0 else res[valid[k + 1]]
+                b = res[valid[k + 1]] if k < valid.size - 1 else res[valid[k - 1]]
+                up[t, i, j], down[t, i, j] = res[t] - max(a, b), min(a, b) - res[t]
+    removed = flagged.copy()
+    for t, i, j in zip(*np.nonzero(flagged)):
+        upward = up[t, i, j] >= down[t, i, j]
+        own = (up if upward else down)[t, i, j]
+        neighbours = [(up if upward else down)[t, a, b] for a in range(i - 1, i + 2) for b in range(j - 1, j + 2)
+                      if (a, b) != (i, j) and 0 <= a < ny and 0 <= b < nx]
+        if np.count_nonzero(np.asarray(neighbours) >= share * own) >= 2:
+            removed[t, i, j] = False
+    return removed
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.sampled_from([0.0, 0.25, 0.6]))
+def test_neighbour_test_matches_numpy_reference(seed, share):
+    from ihs_hpc.ops.outliers import residual_outliers
+
+    rng = np.random.default_rng(seed)
+    n_t, ny, nx = 150, 5, 6
+    t = np.arange(n_t)[:, None, None]
+    cube = 50 + 20 * np.sin(t / 12) + rng.standard_t(3, size=(n_t, ny, nx)) * 4
+    for day in rng.choice(n_t, 6, replace=False):     # regional one-day episodes over a few pixels
+        i, j = rng.integers(0, ny - 1), rng.integers(0, nx - 1)
+        cube[day, i:i + 3, j:j + 3] += rng.uniform(30, 80)
+    cube[rng.random(cube.shape) < 0.02] *= 4           # single-pixel spikes
+    cube[rng.random(cube.shape) < 0.05] = np.nan
+    cube[:, 0, 0] = np.nan                             # an empty pixel among the neighbours
+    cleaned, removed = residual_outliers(cube, factor=3.0, window=15, axis=0, shared=share)
+    np.testing.assert_array_equal(removed, shared_reference(cube, 3.0, 15, share))
+    np.testing.assert_array_equal(cleaned, np.where(removed, np.nan, cube))
+    # the series-last layout gives the same answer
+    _, last = residual_outliers(np.moveaxis(cube, 0, -1), factor=3.0, window=15, axis=-1, shared=share)
+    np.testing.assert_array_equal(np.moveaxis(last, -1, 0), removed)
+
+
+def test_neighbour_test_keeps_regional_episodes_and_removes_spikes():
+    """A one-day regional episode (a smooth bump over the whole 9 x 9 window) is flagged pixel by pixel,
+    and kept when the neighbours' jumps are consulted; a single pixel's spike on the same day is removed
+    either way."""
+    from ihs_hpc.ops.outliers import residual_outliers
+
+    rng = np.random.default_rng(5)
+    n_t = 365
+    cube = 60 + 25 * np.cos(2 * np.pi * np.arange(n_t) / 365)[:, None, None] + rng.normal(0, 3, (n_t, 9, 9))
+    rows, cols = np.mgrid[0:9, 0:9]
+    cube[200] += 70.0 * np.exp(-((rows - 4) ** 2 + (cols - 3) ** 2) / 18.0)  # a regional one-day episode
+    cube[200, 7, 7] *= 4.0               # a spike the neighbours do not share
+    cube[90, 4, 4] *= 4.0                # and one on another day, inside the episode's pixels
+    _, alone = residual_outliers(cube, factor=3.0, window=31, axis=0)
+    _, shared = residual_outliers(cube, factor=3.0, window=31, axis=0, shared=0.25)
+    assert alone[200, 2:7, 1:6].all()                    # judged alone, the episode goes
+    assert not shared[200, :7].any() and not shared[200, 7:, :7].any()  # its neighbours share it: it stays
+    assert shared[200, 7, 7] and shared[90, 4, 4]        # the spikes go
+    assert np.argwhere(shared[200]).tolist() == [[7, 7]]
+    assert not (shared & ~alone).any()                   # the test only ever keeps a flagged day
+
+
+def test_prep_tiles_read_a_halo_so_the_tiling_does_not_change_the_answer(tmp_path):
+    """prep's per-tile outlier step with the neighbour test gives, tile by tile (16 x 16 tiles of a 40 x 52
+    grid, partial edge tiles), the mask of the rule applied to the whole cube at once."""
+    import pandas as pd
+    import zarr
+
+    from ihs_hpc.grid import Grid
+    from ihs_hpc.io.cube import create_store, cube_spec, map_spec, write_tile
+    from ihs_hpc.ops.outliers import residual_outliers
+    from ihs_hpc.pipeline.prep import iqr_tile
+
+    grid = Grid(36.0, 36.40, 114.0, 114.52)
+    time = pd.date_range("2019-01-01", periods=120, freq="D")
+    rng = np.random.default_rng(11)
+    cube = (50 + rng.standard_t(3, size=(time.size,) + grid.shape) * 4).astype(np.float32)
+    rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
+    for day, (r, c) in zip((20, 60, 90), ((15, 16), (31, 47), (0, 30))):  # episodes across tile edges
+        cube[day] += (60 * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 30.0)).astype(np.float32)
+    cube[rng.random(cube.shape) < 0.01] *= 4
+    cubes = create_store(tmp_path / "in.zarr", grid, {"pm25": cube_spec("ug m-3", "PM2.5")}, tile_size=16, time=time)
+    for tile in grid.tiles(16):
+        write_tile(cubes, tile, {"pm25": cube[:, tile.rows, tile.cols]})
+    out = create_store(tmp_path / "out.zarr", grid, {"pm25_clean": cube_spec("ug m-3", "clean"),
+                                                     "n_outliers": map_spec("1", "n", dtype="int32"),
+                                                     "n_missing_input": map_spec("1", "n", dtype="int32")},
+                       tile_size=16, time=time)
+    for tile in grid.tiles(16):
+        iqr_tile(tile, cubes=cubes, out=out, factor=3.0, rule="residual", window=15, shared=0.25)
+    whole, removed = residual_outliers(cube, factor=3.0, window=15, axis=0, shared=0.25)
+    tiled = zarr.open_group(out, mode="r")
+    np.testing.assert_array_equal(np.isnan(tiled["pm25_clean"][:]), removed)
+    np.testing.assert_array_equal(tiled["n_outliers"][:], removed.sum(0))
+    # the episode on the corner of four tiles is flagged pixel by pixel and kept by the neighbour test
+    _, alone = residual_outliers(cube, factor=3.0, window=15, axis=0)
+    assert alone[20, 14:18, 15:18].all() and not removed[20, 14:18, 15:18].any()

@@ -224,7 +224,7 @@ def isolated_outliers(series, half, factor, window, base, resid, buf, removed):
 
 
 @numba.njit(cache=True, parallel=True)
-def residual_outliers_rows(data, half, factor, cleaned, removed):
+def residual_outliers_rows(data, half, factor, cleaned, removed, resid_out):
     """The residual spike rule on every row of a (series, time) array.
 
     For each series: the residual from its centred running median over ``2 * half + 1`` days
@@ -246,6 +246,9 @@ def residual_outliers_rows(data, half, factor, cleaned, removed):
         Output: ``data`` with the outliers replaced by NaN.
     removed : ndarray of bool, same shape as ``data``
         Output: True where a value was an outlier.
+    resid_out : ndarray, same shape as ``data`` (float32 or float64)
+        Output: the residuals from the running median (what :func:`keep_shared_jumps` compares
+        between neighbouring pixels).
     """
     n_series, length = data.shape
     for p in numba.prange(n_series):
@@ -259,5 +262,74 @@ def residual_outliers_rows(data, half, factor, cleaned, removed):
         flags = np.empty(length, dtype=np.bool_)
         isolated_outliers(series, half, factor, window, base, resid, buf, flags)
         for t in range(length):
+            resid_out[p, t] = resid[t]
             removed[p, t] = flags[t]
             cleaned[p, t] = np.nan if flags[t] else data[p, t]
+
+
+@numba.njit(cache=True)
+def _jumps(resid, t):
+    """How far ``resid[t]`` stands above both neighbouring valid days and below both (the larger of
+    the two neighbours subtracted, resp. from the smaller): ``(up, down)``, NaN when ``resid[t]`` is
+    NaN or the series has no other valid day. The neighbours are those of :func:`isolated_outliers`."""
+    r = resid[t]
+    length = resid.shape[0]
+    if np.isnan(r):
+        return np.nan, np.nan
+    prev = t - 1
+    while prev >= 0 and np.isnan(resid[prev]):
+        prev -= 1
+    nxt = t + 1
+    while nxt < length and np.isnan(resid[nxt]):
+        nxt += 1
+    if prev < 0 and nxt >= length:
+        return np.nan, np.nan
+    a = resid[prev] if prev >= 0 else resid[nxt]
+    b = resid[nxt] if nxt < length else resid[prev]
+    return r - max(a, b), min(a, b) - r
+
+
+@numba.njit(cache=True, parallel=True)
+def keep_shared_jumps(data, resid, share, cleaned, removed):
+    """Put back the flagged days that the neighbouring pixels share (a regional episode, not a spike).
+
+    Arrays are ``(ny, nx, T)``. For every flagged pixel-day of :func:`residual_outliers_rows` with
+    own jump ``J`` (how far its residual stands above both neighbouring days, or below both), the
+    same-direction jumps of its (up to 8) neighbouring pixels on that day are taken from ``resid``;
+    when at least two of them reach ``share × J``, the day stays: a retrieval spike is a single
+    pixel's, a weather or emission episode lifts its neighbours too — at a plume's edge or a corner
+    of the grid only some of them, hence two rather than a majority.
+
+    Parameters
+    ----------
+    data : ndarray, shape (ny, nx, T)
+        The series before removal (restored into ``cleaned`` where a day stays).
+    resid : ndarray, shape (ny, nx, T)
+        Residuals from the running median (``resid_out`` of :func:`residual_outliers_rows`).
+    share : float
+        Fraction of its own jump that a neighbour's jump must reach to count as sharing it.
+    cleaned, removed : ndarray, shape (ny, nx, T)
+        Updated in place.
+    """
+    ny, nx, length = resid.shape
+    for i in numba.prange(ny):
+        for j in range(nx):
+            for t in range(length):
+                if not removed[i, j, t]:
+                    continue
+                up, down = _jumps(resid[i, j], t)
+                upward = up >= down
+                own = up if upward else down
+                n_share = 0
+                for di in range(-1, 2):
+                    for dj in range(-1, 2):
+                        a, b = i + di, j + dj
+                        if (di == 0 and dj == 0) or a < 0 or a >= ny or b < 0 or b >= nx:
+                            continue
+                        n_up, n_down = _jumps(resid[a, b], t)
+                        v = n_up if upward else n_down
+                        if v >= share * own:  # False for NaN
+                            n_share += 1
+                if n_share >= 2:
+                    removed[i, j, t] = False
+                    cleaned[i, j, t] = data[i, j, t]

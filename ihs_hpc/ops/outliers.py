@@ -5,13 +5,14 @@ Public numpy API over :mod:`ihs_hpc.kernels.outliers`:
 * :func:`iqr_outliers` — the quartile rule on each pixel's raw series (``prep.outliers: iqr``);
 * :func:`residual_outliers` — on the residual from a running median of a few weeks, days that stand
   out from both neighbouring days by more than a multiple of the residuals' IQR
-  (``prep.outliers: residual``): isolated spikes go, the high season and plume episodes stay.
+  (``prep.outliers: residual``): isolated spikes go, the high season and plume episodes stay; with
+  ``shared``, a day that the neighbouring pixels share (a regional episode) stays as well.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ihs_hpc.kernels.outliers import iqr_outliers_2d, residual_outliers_rows
+from ihs_hpc.kernels.outliers import iqr_outliers_2d, keep_shared_jumps, residual_outliers_rows
 
 __all__ = ["iqr_outliers", "residual_outliers"]
 
@@ -88,7 +89,7 @@ def _prepare(cube, factor, axis):
     return np.ascontiguousarray(data), factor, axis
 
 
-def residual_outliers(cube, factor=3.0, window=31, axis=-1):
+def residual_outliers(cube, factor=3.0, window=31, axis=-1, shared=None):
     """Replace isolated spikes by NaN: days that stand out from both neighbouring days (residual rule).
 
     For every series along ``axis``: the residual ``r(t) = x(t) - m(t)`` from the centred running
@@ -115,6 +116,13 @@ def residual_outliers(cube, factor=3.0, window=31, axis=-1):
         Odd running-median window (days), >= 3.
     axis : {0, -1, ndim - 1}, default -1
         Axis holding the series.
+    shared : float or None, default None
+        With a 3-D ``cube`` (the series axis first or last, the other two the grid's rows and
+        columns): a flagged day stays when at least two of its 8 neighbouring pixels jump that day
+        (same direction, each from its own residual series) by at least ``shared`` times its own
+        jump — a weather or emission episode lifts a neighbourhood, a retrieval spike one pixel. Edge
+        pixels of ``cube`` see fewer neighbours (a caller that tiles the grid reads a one-pixel
+        halo). ``None``: each pixel is judged alone.
 
     Returns
     -------
@@ -126,18 +134,29 @@ def residual_outliers(cube, factor=3.0, window=31, axis=-1):
     Raises
     ------
     ValueError
-        If ``factor`` is negative or not finite, ``window`` is not an odd integer >= 3, or ``axis``
-        is neither the first nor the last axis.
+        If ``factor`` is negative or not finite, ``window`` is not an odd integer >= 3, ``axis``
+        is neither the first nor the last axis, or ``shared`` is given for a cube that is not 3-D
+        or is not a number in [0, 1].
     """
     data, factor, axis = _prepare(cube, factor, axis)
+    if shared is not None:
+        shared = float(shared)
+        if not 0.0 <= shared <= 1.0:
+            raise ValueError(f"shared must be a number in [0, 1] or None, got {shared}")
+        if data.ndim != 3:
+            raise ValueError(f"shared needs a 3-D cube (time and the grid's two axes), got shape {data.shape}")
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 3, got {window!r}")
     moved = np.moveaxis(data, axis, -1)
     flat = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
     cleaned = np.empty_like(flat)
     removed = np.empty(flat.shape, dtype=np.bool_)
+    resid = np.empty(flat.shape, dtype=np.float32)
     if flat.size:
-        residual_outliers_rows(flat, int(window) // 2, factor, cleaned, removed)
+        residual_outliers_rows(flat, int(window) // 2, factor, cleaned, removed, resid)
+        if shared is not None:
+            keep_shared_jumps(flat.reshape(moved.shape), resid.reshape(moved.shape), shared,
+                              cleaned.reshape(moved.shape), removed.reshape(moved.shape))
     cleaned = np.moveaxis(cleaned.reshape(moved.shape), -1, axis)
     removed = np.moveaxis(removed.reshape(moved.shape), -1, axis)
     return np.ascontiguousarray(cleaned), np.ascontiguousarray(removed)

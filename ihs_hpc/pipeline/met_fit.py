@@ -67,13 +67,14 @@ def idle_days(operating_years: np.ndarray, year_of_day: np.ndarray, margin: int)
 
 
 def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tuple[str, ...], settings: dict,
-             met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, level: dict, year_of_day: np.ndarray,
+             met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid, level: dict, mask_year_of_day: np.ndarray,
              idle_min_days: int, idle_margin: int, pm25_var: str = "pm25") -> None:
     """Pass A for one tile (see the module docstring); records the tile.
 
     Baselines of every pixel and the whole-series fits of the background pixels in chunks of pixels
     (:func:`~ihs_hpc.ops.met_removal.remove_met_block`); the idle-day fits with the regressors interpolated
-    on the fly (:func:`~ihs_hpc.ops.mlr.mlr_bilinear`).
+    on the fly (:func:`~ihs_hpc.ops.mlr.mlr_bilinear`). ``mask_year_of_day`` indexes each day into stage 1's
+    per-year masks (``ihs_count_year``); ``level["year_of_day"]`` is the calendar-year index of the level kept.
     """
     from .stage2 import block_outputs, tile_met_rows, tile_series
 
@@ -99,7 +100,7 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     if inside.size and idle_min_days > 0:
         patterns, which = np.unique(count_year[:, inside] > 0, axis=1, return_inverse=True)
         for j in range(patterns.shape[1]):
-            usable = idle_days(patterns[:, j], year_of_day, idle_margin)
+            usable = idle_days(patterns[:, j], mask_year_of_day, idle_margin)
             if usable.sum() < idle_min_days:
                 continue
             pix = inside[np.ravel(which) == j]

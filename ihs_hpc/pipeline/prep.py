@@ -2,8 +2,10 @@
 
 1. Per tile: the outlier rule per pixel series (outliers → NaN; ``prep.outliers``: ``residual`` — on
    the residual from a running median of ``prep.outlier_window`` days, days standing out from both
-   neighbouring days by more than ``prep.residual_factor`` IQR: isolated spikes go, the high season
-   and plume episodes stay — or ``iqr``, the paper's fences on the raw series,
+   neighbouring days by more than ``prep.residual_factor`` IQR, unless the neighbouring pixels share
+   the jump (``prep.neighbour_share``; the tile read with a one-pixel halo): isolated spikes go, the
+   high season, plume episodes and regional one-day episodes stay — or ``iqr``, the paper's fences on
+   the raw series,
    :mod:`ihs_hpc.ops.outliers`) and, per pixel, the days missing in the
    input. Pixels missing on *every* day are counted and, by default (``prep.fill_empty_pixels:
    false``), masked out of the analysis: they stay NaN in every later store instead of being kriged
@@ -43,18 +45,42 @@ PM25 = ("ug m-3", "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
 DAILY_TABLE = "prep_daily.csv"
 
 
-def iqr_tile(tile, *, cubes, out, factor: float, rule: str = "iqr", window: int = 31) -> None:
+def iqr_tile(tile, *, cubes, out, factor: float, rule: str = "iqr", window: int = 31, shared=None) -> None:
     """Outlier removal of one tile's PM2.5 series (``rule``: ``residual`` or the paper's ``iqr``, seed 000 §2.3.1);
-    writes the cleaned cube and counts."""
-    pm25 = read_tile(cubes, tile, ["pm25"])["pm25"]
-    if rule == "residual":
+    writes the cleaned cube and counts. With ``shared`` (the residual rule's neighbour test) the tile is read
+    with a one-pixel halo, so every pixel is judged against all its neighbours whatever the tiling."""
+    if rule == "residual" and shared is not None:
+        pm25, inner = _read_with_halo(cubes, tile)
+        cleaned, removed = residual_outliers(pm25, factor=factor, window=window, axis=0, shared=shared)
+        pm25, cleaned, removed = pm25[inner], cleaned[inner], removed[inner]
+    elif rule == "residual":
+        pm25 = read_tile(cubes, tile, ["pm25"])["pm25"]
         cleaned, removed = residual_outliers(pm25, factor=factor, window=window, axis=0)
     else:
+        pm25 = read_tile(cubes, tile, ["pm25"])["pm25"]
         cleaned, removed = iqr_outliers(pm25, factor=factor, axis=0)
     write_tile(out, tile, {"pm25_clean": cleaned.astype(np.float32),
                            "n_outliers": removed.sum(axis=0).astype(np.int32),
                            "n_missing_input": np.isnan(pm25).sum(axis=0).astype(np.int32)},
                record="iqr_" + tile.name)
+
+
+def _read_with_halo(cubes, tile):
+    """``pm25`` of ``tile`` and the one-pixel ring around it (clipped at the grid's edges), and the index of
+    the tile inside that block."""
+    import zarr
+
+    from ..io.cube import read_region
+
+    array = zarr.open_group(cubes, mode="r")["pm25"]
+    _, ny, nx = array.shape
+    r0, r1 = max(tile.rows.start - 1, 0), min(tile.rows.stop + 1, ny)
+    c0, c1 = max(tile.cols.start - 1, 0), min(tile.cols.stop + 1, nx)
+    block = read_region(array, (slice(None), slice(r0, r1), slice(c0, c1)), store=cubes, name="pm25",
+                        where=f"tile {tile.name} and its one-pixel halo")
+    inner = (slice(None), slice(tile.rows.start - r0, tile.rows.stop - r0),
+             slice(tile.cols.start - c0, tile.cols.stop - c0))
+    return block, inner
 
 
 def time_fill_extra(tile, block, *, analysed):
@@ -87,9 +113,13 @@ def run_prep(config: RunConfig, client, echo) -> dict:
         from ..errors import ConfigError
 
         raise ConfigError(f"{config.source}: key 'prep.outlier_window' must be an odd integer >= 3, got {window}")
+    shared = config["prep.neighbour_share"] if rule == "residual" else None  # in [0, 1] or None (config.py)
     rule_text = (f"residual rule: days standing out from both neighbouring days by more than {factor} IQR of the "
                  f"residuals from a {window}-day running median" if rule == "residual"
                  else f"IQR rule (factor {factor}) on the raw series")
+    if shared is not None:
+        rule_text += (f", unless at least two of the 8 neighbouring pixels jump that day by {shared} of the pixel's "
+                      f"own jump or more (a shared episode, not a spike)")
     create_store(out, grid, {
         "pm25_clean": cube_spec(PM25[0], f"PM2.5 with outliers removed (seed 000 §2.3.1; {rule_text})"),
         "pm25": cube_spec(PM25[0], "PM2.5 after outlier removal and gap filling", PM25[1]),
@@ -100,12 +130,14 @@ def run_prep(config: RunConfig, client, echo) -> dict:
         "analysed": map_spec("1", "pixel analysed (0: missing on every day, masked out)", dtype="int8"),
     }, tile_size=tile_size, time=source.time.values,
         attrs={"iqr_factor": factor, "outliers": rule, "outlier_window": window, "outlier_rule": rule_text,
+               "neighbour_share": shared,
                "kriging_model": config["prep.kriging_model"],
                "kriging_neighbours": config["prep.kriging_neighbours"],
                "variogram": config["prep.variogram"], "variogram_cells": config["prep.variogram_cells"],
                "fill_empty_pixels": bool(config["prep.fill_empty_pixels"]), **stamp(config, "prep")})
     tiles = pending_tiles(out, grid.tiles(tile_size), prefix="iqr_")
-    map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor, rule=rule, window=window), tiles, client,
+    map_tiles(partial(iqr_tile, cubes=cubes, out=out, factor=factor, rule=rule, window=window, shared=shared),
+              tiles, client,
               desc="prep IQR tiles", done=partial(is_recorded, out, prefix="iqr_"))
 
     missing_input = zarr.open_group(out, mode="r")["n_missing_input"][:]

@@ -255,11 +255,11 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
         missing_years = sorted(set(int(y) for y in day_years) - set(stage1_years))
         if missing_years:
             raise StoreError(f"{stage1}: ihs_count_year has no mask for the years {missing_years} of {cubes}")
-        year_of_day = np.searchsorted(np.asarray(stage1_years), day_years).astype(np.int64)
+        mask_year_of_day = np.searchsorted(np.asarray(stage1_years), day_years).astype(np.int64)
         margin = resolve_stl(**settings).trend // 2
         tiles = pending_tiles(out, grid.tiles(tile_size))
         stats = map_tiles(partial(met_fit.fit_tile, pm25_source=pm25_source, stage1=stage1, settings=settings,
-                                  year_of_day=year_of_day,
+                                  mask_year_of_day=mask_year_of_day,
                                   idle_min_days=int(config["stage2.met_fit_idle_days"]), idle_margin=int(margin),
                                   **common), tiles, client, desc="stage2 PM2.5 tiles", done=partial(is_recorded, out))
         fit_counts = met_fit.carry_coefficients(out, grid, len(variables) + 1, int(config["stage2.met_fit_neighbours"]))

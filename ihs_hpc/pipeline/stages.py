@@ -48,7 +48,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("input", "inputs (synthetic scene, ingest, or an existing store)", "ihs_hpc.pipeline.inputs:run_input",
           "cubes.zarr", ("input", "grid.tile_size"), (), 2, needs_cluster=False),
     Stage("prep", "outlier removal and kriging gap fill", "ihs_hpc.pipeline.prep:run_prep",
-          "prep.zarr", ("prep", "grid.tile_size"), ("input",), 3),
+          "prep.zarr", ("prep", "grid.tile_size"), ("input",), 4),
     Stage("stage1", "IHS radiation areas by region growing", "ihs_hpc.pipeline.stage1:run_stage1",
           "stage1.zarr", ("stage1", "grid.tile_size"), ("input",), 1),
     Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2",
