@@ -34,7 +34,7 @@ import zarr
 from ..config import RunConfig
 from ..grid import Grid
 from ..io.cube import (create_store, cube_spec, is_recorded, map_spec, mark_complete, open_store, pending_tiles, publish,
-                       read_tile, write_tile)
+                       read_region, write_tile)
 from ..ops.outliers import iqr_outliers, residual_outliers
 from ..ops.timefill import fill_time_gaps
 from .daily import FILLS_DIR, block_days, krige_cube, merge_cube
@@ -49,35 +49,28 @@ def iqr_tile(tile, *, cubes, out, factor: float, rule: str = "iqr", window: int 
     """Outlier removal of one tile's PM2.5 series (``rule``: ``residual`` or the paper's ``iqr``, seed 000 §2.3.1);
     writes the cleaned cube and counts. With ``shared`` (the residual rule's neighbour test) the tile is read
     with a one-pixel halo, so every pixel is judged against all its neighbours whatever the tiling."""
-    if rule == "residual" and shared is not None:
-        pm25, inner = _read_with_halo(cubes, tile)
+    shared = shared if rule == "residual" else None
+    pm25, inner = _read_tile_with_halo(cubes, tile, halo=0 if shared is None else 1)
+    if rule == "residual":
         cleaned, removed = residual_outliers(pm25, factor=factor, window=window, axis=0, shared=shared)
-        pm25, cleaned, removed = pm25[inner], cleaned[inner], removed[inner]
-    elif rule == "residual":
-        pm25 = read_tile(cubes, tile, ["pm25"])["pm25"]
-        cleaned, removed = residual_outliers(pm25, factor=factor, window=window, axis=0)
     else:
-        pm25 = read_tile(cubes, tile, ["pm25"])["pm25"]
         cleaned, removed = iqr_outliers(pm25, factor=factor, axis=0)
+    pm25, cleaned, removed = pm25[inner], cleaned[inner], removed[inner]
     write_tile(out, tile, {"pm25_clean": cleaned.astype(np.float32),
                            "n_outliers": removed.sum(axis=0).astype(np.int32),
                            "n_missing_input": np.isnan(pm25).sum(axis=0).astype(np.int32)},
                record="iqr_" + tile.name)
 
 
-def _read_with_halo(cubes, tile):
-    """``pm25`` of ``tile`` and the one-pixel ring around it (clipped at the grid's edges), and the index of
-    the tile inside that block."""
-    import zarr
-
-    from ..io.cube import read_region
-
+def _read_tile_with_halo(cubes, tile, halo: int):
+    """``pm25`` of ``tile`` and the ring of ``halo`` pixels around it (clipped at the grid's edges), and the
+    index of the tile inside that block."""
     array = zarr.open_group(cubes, mode="r")["pm25"]
     _, ny, nx = array.shape
-    r0, r1 = max(tile.rows.start - 1, 0), min(tile.rows.stop + 1, ny)
-    c0, c1 = max(tile.cols.start - 1, 0), min(tile.cols.stop + 1, nx)
+    r0, r1 = max(tile.rows.start - halo, 0), min(tile.rows.stop + halo, ny)
+    c0, c1 = max(tile.cols.start - halo, 0), min(tile.cols.stop + halo, nx)
     block = read_region(array, (slice(None), slice(r0, r1), slice(c0, c1)), store=cubes, name="pm25",
-                        where=f"tile {tile.name} and its one-pixel halo")
+                        where=f"tile {tile.name}" + (f" and its {halo}-pixel halo" if halo else ""))
     inner = (slice(None), slice(tile.rows.start - r0, tile.rows.stop - r0),
              slice(tile.cols.start - c0, tile.cols.stop - c0))
     return block, inner
