@@ -191,6 +191,28 @@ def running_median(series, half, buf, out):
 
 
 @numba.njit(cache=True)
+def _jumps(resid, t):
+    """How far ``resid[t]`` stands above both neighbouring valid days and below both (the larger of
+    the two neighbours subtracted, resp. from the smaller): ``(up, down)``, NaN when ``resid[t]`` is
+    NaN or the series has no other valid day; at either end the one neighbour stands for both."""
+    r = resid[t]
+    length = resid.shape[0]
+    if np.isnan(r):
+        return np.nan, np.nan
+    prev = t - 1
+    while prev >= 0 and np.isnan(resid[prev]):
+        prev -= 1
+    nxt = t + 1
+    while nxt < length and np.isnan(resid[nxt]):
+        nxt += 1
+    if prev < 0 and nxt >= length:
+        return np.nan, np.nan
+    a = resid[prev] if prev >= 0 else resid[nxt]
+    b = resid[nxt] if nxt < length else resid[prev]
+    return r - max(a, b), min(a, b) - r
+
+
+@numba.njit(cache=True)
 def isolated_outliers(series, half, factor, window, base, resid, buf, removed):
     """The residual spike rule on one series (see :func:`residual_outliers_rows`); writes ``removed``.
 
@@ -206,21 +228,9 @@ def isolated_outliers(series, half, factor, window, base, resid, buf, removed):
         return
     # iqr_bounds with factor 1 gives Q1 - IQR and Q3 + IQR: their distance is 3 IQR
     limit = factor * (upper - lower) / 3.0
-    prev = -1
     for t in range(length):
-        r = resid[t]
-        if np.isnan(r):
-            continue
-        nxt = t + 1
-        while nxt < length and np.isnan(resid[nxt]):
-            nxt += 1
-        if prev < 0 and nxt >= length:
-            prev = t
-            continue
-        a = resid[prev] if prev >= 0 else resid[nxt]
-        b = resid[nxt] if nxt < length else resid[prev]
-        removed[t] = (r - max(a, b) > limit) or (min(a, b) - r > limit)
-        prev = t
+        up, down = _jumps(resid, t)
+        removed[t] = (up > limit) or (down > limit)  # False where NaN
 
 
 @numba.njit(cache=True, parallel=True)
@@ -265,28 +275,6 @@ def residual_outliers_rows(data, half, factor, cleaned, removed, resid_out):
             resid_out[p, t] = resid[t]
             removed[p, t] = flags[t]
             cleaned[p, t] = np.nan if flags[t] else data[p, t]
-
-
-@numba.njit(cache=True)
-def _jumps(resid, t):
-    """How far ``resid[t]`` stands above both neighbouring valid days and below both (the larger of
-    the two neighbours subtracted, resp. from the smaller): ``(up, down)``, NaN when ``resid[t]`` is
-    NaN or the series has no other valid day. The neighbours are those of :func:`isolated_outliers`."""
-    r = resid[t]
-    length = resid.shape[0]
-    if np.isnan(r):
-        return np.nan, np.nan
-    prev = t - 1
-    while prev >= 0 and np.isnan(resid[prev]):
-        prev -= 1
-    nxt = t + 1
-    while nxt < length and np.isnan(resid[nxt]):
-        nxt += 1
-    if prev < 0 and nxt >= length:
-        return np.nan, np.nan
-    a = resid[prev] if prev >= 0 else resid[nxt]
-    b = resid[nxt] if nxt < length else resid[prev]
-    return r - max(a, b), min(a, b) - r
 
 
 @numba.njit(cache=True, parallel=True)
