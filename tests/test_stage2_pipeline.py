@@ -147,7 +147,12 @@ def test_stage2_identical_on_two_workers(reference_run, tiny_scene, tmp_path):
     a, b = _arrays(reference_run), _arrays(tmp_path / "two" / "stage2.zarr")
     assert a.keys() == b.keys()
     for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        if a[name].dtype == np.float64:  # the coefficient maps: BLAS sums in another order with 2 threads (in
+            # process) than with 1 (each worker), so they may differ in the last bits; every float32 output is equal
+            scale = np.nanmax(np.abs(a[name]))
+            np.testing.assert_allclose(a[name], b[name], rtol=1e-9, atol=1e-12 * scale, err_msg=name)
+        else:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
 def test_stage2_killed_midway_then_rerun_is_identical(reference_run, tiny_scene, tmp_path):

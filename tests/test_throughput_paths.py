@@ -71,7 +71,7 @@ def test_remove_met_block_equals_whole_tile_with_einsum_regressors():
     np.testing.assert_array_equal(got.pm25_bl[:, analysed], bl.T.astype(np.float32))
     np.testing.assert_array_equal(got.pm25_bl_mlr[:, analysed], fit.fitted.T.astype(np.float32))
     np.testing.assert_array_equal(got.pm25_bl_tem[:, analysed], tem.T.astype(np.float32))
-    np.testing.assert_array_equal(got.coef[analysed], fit.coef.astype(np.float32))
+    np.testing.assert_allclose(got.coef[analysed], fit.coef, rtol=1e-12)
     np.testing.assert_array_equal(got.r2[analysed], fit.r2.astype(np.float32))
     assert np.isnan(got.pm25_bl[:, ~analysed]).all() and np.isnan(got.coef[~analysed]).all()
     assert np.nanmax(got.coef[:, 1]) > 1.5  # the injected dependence (a1 = 2) is found
@@ -84,7 +84,7 @@ def test_remove_met_block_equals_whole_tile_with_einsum_regressors():
     np.testing.assert_array_equal(part.pm25_bl[:, analysed], bl.T.astype(np.float32))
     np.testing.assert_array_equal(part.short_term_level[analysed, 0], short_term_mean.astype(np.float32))
     np.testing.assert_array_equal(part.pm25_bl_tem[:, analysed][:, own], tem[own].T.astype(np.float32))
-    np.testing.assert_array_equal(part.coef[analysed][own], fit.coef[own].astype(np.float32))
+    np.testing.assert_allclose(part.coef[analysed][own], fit.coef[own], rtol=1e-12)
     assert np.isnan(part.pm25_bl_tem[:, ~fit_mask]).all() and np.isnan(part.pm25_bl_mlr[:, ~fit_mask]).all()
     assert np.isnan(part.coef[~fit_mask]).all() and np.isnan(part.r2[~fit_mask]).all()
     with pytest.raises(ValueError, match="fit must be"):
@@ -106,6 +106,57 @@ def test_remove_met_block_equals_whole_tile_with_einsum_regressors():
     with pytest.raises(ValueError, match="year_of_day must be"):
         remove_met_block(series, [fields[0].reshape(n_time, -1).T], index, weight, year_of_day=year_of_day[:-1],
                          **settings)
+
+
+
+def test_apply_met_block_is_eqs_3_4_with_given_coefficients_on_materialised_regressors():
+    """Stage 2's pass over a tile with coefficients fitted elsewhere (met_fit: background) equals numpy's
+    einsum on the regressors from apply_bilinear (ops.mlr.apply_met), plus each year's level, in any chunking;
+    and with the pixels' own coefficients it gives what remove_met_block fits and removes in one go."""
+    from ihs_hpc.ops.interp import apply_bilinear
+    from ihs_hpc.ops.met_removal import apply_met_block, remove_met_block
+    from ihs_hpc.ops.mlr import apply_met
+
+    rng = np.random.default_rng(11)
+    fields, index, weight, (ny, nx) = _met_case(rng)
+    n_time, k = fields.shape[1], fields.shape[0]
+    rows = list(fields.reshape(k, n_time, -1).transpose(0, 2, 1))
+    bl = (40 + rng.normal(0, 5, (n_time, ny * nx))).astype(np.float32)
+    columns = np.sort(rng.choice(ny * nx, 150, replace=False))
+    coef = rng.normal(0, 2, (columns.size, k + 1))
+    coef[7] = np.nan  # a pixel without coefficients: NaN, like its neighbours outside `columns`
+    year_of_day = np.arange(n_time) // 45
+    level = rng.normal(0, 3, (columns.size, int(year_of_day.max()) + 1))
+    X = np.stack([apply_bilinear(f, index, weight).T for f in fields], axis=1)[columns]  # (pixels, k, time)
+    tem_ref, fitted_ref = apply_met(bl[:, columns].T.astype(np.float64), X, coef, keep_level=True)
+    tem_ref = tem_ref + level[:, year_of_day]
+    for chunk in (None, 7):  # a chunk smaller than the pixels of one coarse cell
+        mlr, tem = apply_met_block(bl, rows, index[columns], weight[columns], coef, level, columns, keep_level=True,
+                                   year_of_day=year_of_day, chunk=chunk)
+        np.testing.assert_allclose(mlr[:, columns], fitted_ref.T, rtol=1e-6, atol=1e-5)
+        np.testing.assert_allclose(tem[:, columns], tem_ref.T, rtol=1e-6, atol=1e-5)
+        outside = np.setdiff1d(np.arange(ny * nx), columns)
+        assert np.isnan(mlr[:, outside]).all() and np.isnan(tem[:, outside]).all()
+        assert np.isnan(mlr[:, columns[7]]).all() and np.isnan(tem[:, columns[7]]).all()
+    mlr, tem = apply_met_block(bl, rows, index[columns], weight[columns], coef, level, columns, keep_level=False,
+                               year_of_day=year_of_day)
+    np.testing.assert_allclose(tem[:, columns], bl[:, columns] - fitted_ref.T, rtol=1e-6, atol=1e-5)
+
+    # with the pixels' own fits, pass A's baseline + pass C equals fitting and removing in one block
+    series = (bl + 2.0 * apply_bilinear(fields[0], index, weight)).astype(np.float32)
+    kw = dict(keep_level=True, year_of_day=year_of_day, level_by_year=True, period=30)
+    whole = remove_met_block(series, rows, index, weight, **kw)
+    base = remove_met_block(series, rows, index, weight, met_removed=False, **kw)
+    assert base.pm25_bl_mlr is None and base.pm25_bl_tem is None
+    np.testing.assert_array_equal(base.pm25_bl, whole.pm25_bl)
+    np.testing.assert_array_equal(base.coef, whole.coef)
+    every = np.arange(ny * nx)
+    mlr, tem = apply_met_block(base.pm25_bl, rows, index, weight, base.coef, base.short_term_level, every,
+                               keep_level=True, year_of_day=year_of_day)
+    np.testing.assert_allclose(mlr, whole.pm25_bl_mlr, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(tem, whole.pm25_bl_tem, rtol=1e-6, atol=1e-5)
+    with pytest.raises(ValueError, match="coef must be"):
+        apply_met_block(bl, rows, index[columns], weight[columns], coef[:, :2], level, columns)
 
 
 def test_mlr_bilinear_equals_mlr_and_lstsq_on_rank_deficient_pixels():
@@ -141,7 +192,7 @@ def test_apply_bilinear_rows_equals_apply_bilinear():
 
 
 def test_gather_and_scatter_series_are_inverse_transposes():
-    from ihs_hpc.kernels.layout import gather_series, scatter_series, scatter_series3
+    from ihs_hpc.kernels.layout import gather_series, put_met_removed, scatter_met_removed, scatter_series
 
     rng = np.random.default_rng(1)
     cube = rng.normal(size=(77, 130)).astype(np.float32)
@@ -153,10 +204,23 @@ def test_gather_and_scatter_series_are_inverse_transposes():
     scatter_series(series, columns, out)
     np.testing.assert_array_equal(out[:, columns], cube[:, columns])
     assert not out[:, np.setdiff1d(np.arange(130), columns)].any()
-    outs = [np.zeros_like(cube) for _ in range(3)]
-    scatter_series3(series, 2 * series, 3 * series, columns, *outs)
-    for factor, o in zip((1, 2, 3), outs):
-        np.testing.assert_array_equal(o[:, columns], (factor * series).T.astype(np.float32))
+    fitted = 0.5 * series + 1.0
+    offset = np.arange(columns.size, dtype=np.float64)
+    year_of_day = np.arange(77) // 30
+    level = np.random.default_rng(2).normal(size=(columns.size, 3))
+    for keep_level in (True, False):
+        outs = [np.zeros_like(cube) for _ in range(2)]
+        scatter_met_removed(series, fitted, offset, level, year_of_day, keep_level, columns, *outs)
+        removed = series - fitted + ((offset[:, None] + level[:, year_of_day]) if keep_level else 0.0)
+        np.testing.assert_array_equal(outs[0][:, columns], fitted.T.astype(np.float32))
+        np.testing.assert_allclose(outs[1][:, columns], removed.T.astype(np.float32), rtol=1e-6)
+        assert not outs[1][:, np.setdiff1d(np.arange(130), columns)].any()
+        puts = [np.zeros_like(cube) for _ in range(2)]
+        bl_cube = np.zeros_like(cube)
+        bl_cube[:, columns] = series.T
+        put_met_removed(bl_cube, np.ascontiguousarray(fitted.T), offset, level, year_of_day, keep_level, columns, *puts)
+        for got, want in zip(puts, outs):
+            np.testing.assert_array_equal(got, want)
 
 
 # ------------------------------------------------------------------------------------------- kriging

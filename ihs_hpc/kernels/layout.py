@@ -61,16 +61,59 @@ def scatter_series(series, columns, cube):
 
 
 @numba.njit(cache=True)
-def scatter_series3(a, b, c, columns, out_a, out_b, out_c):
-    """:func:`scatter_series` of three same-shaped arrays at once (one walk over the blocks)."""
-    n, n_time = a.shape
+def scatter_met_removed(bl, fitted, offset, level, year_of_day, keep_level, columns, out_fitted, out_removed):
+    """Eqs. 3-4 back to time-major in one walk: ``out_fitted[t, col] = fitted[p, t]`` and
+    ``out_removed[t, col] = bl[p, t] - fitted[p, t]``, plus ``offset[p]`` then ``level[p, year_of_day[t]]``
+    when ``keep_level`` (added in that order), for ``col = columns[p]``.
+
+    Parameters
+    ----------
+    bl, fitted : ndarray, shape (n, n_time)
+        Baselines (eq. 2) and fitted meteorological parts (eq. 3), one pixel's series per row.
+    offset : ndarray, shape (n,)
+        Added to every day of a pixel's met-removed baseline (the mean of its ``fitted``).
+    level : ndarray, shape (n, n_years)
+        Added on the days of each year (:func:`ihs_hpc.ops.met_removal.restore_level`).
+    year_of_day : ndarray, shape (n_time,), int64
+        Column of ``level`` of each day.
+    keep_level : bool
+        Without it ``offset`` and ``level`` are not read.
+    columns : ndarray, shape (n,), int64
+        Destination pixels (columns of the outputs).
+    out_fitted, out_removed : ndarray, shape (n_time, n_pixels)
+        Time-major outputs (any float dtype; values are converted).
+    """
+    n, n_time = bl.shape
     for t0 in range(0, n_time, BLOCK):
         t1 = min(t0 + BLOCK, n_time)
         for p0 in range(0, n, BLOCK):
             p1 = min(p0 + BLOCK, n)
             for t in range(t0, t1):
+                year = year_of_day[t]
                 for p in range(p0, p1):
                     col = columns[p]
-                    out_a[t, col] = a[p, t]
-                    out_b[t, col] = b[p, t]
-                    out_c[t, col] = c[p, t]
+                    f = fitted[p, t]
+                    out_fitted[t, col] = f
+                    removed = bl[p, t] - f
+                    if keep_level:
+                        removed = (removed + offset[p]) + level[p, year]
+                    out_removed[t, col] = removed
+
+
+@numba.njit(cache=True)
+def put_met_removed(bl, fitted, offset, level, year_of_day, keep_level, columns, out_fitted, out_removed):
+    """:func:`scatter_met_removed` for time-major inputs (no transpose): ``fitted`` is ``(n_time, n)``, its
+    column ``p`` going to column ``columns[p]`` of the outputs; ``bl`` is the time-major cube itself,
+    ``bl[t, columns[p]]``. ``out_removed[t, col] = bl[t, col] - fitted[t, p]``, plus ``offset[p]`` then
+    ``level[p, year_of_day[t]]`` when ``keep_level``."""
+    n_time, n = fitted.shape
+    for t in range(n_time):
+        year = year_of_day[t]
+        for p in range(n):
+            col = columns[p]
+            f = fitted[t, p]
+            out_fitted[t, col] = f
+            removed = bl[t, col] - f
+            if keep_level:
+                removed = (removed + offset[p]) + level[p, year]
+            out_removed[t, col] = removed

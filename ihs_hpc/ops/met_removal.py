@@ -8,7 +8,7 @@ Seed 000 §2.3.3 (DOI 10.3390/atmos15010131), for every pixel series of a tile:
 * eq. 4: ``pm25_bl_tem = pm25_bl - pm25_bl_mlr`` (:func:`ihs_hpc.ops.mlr.remove_met`).
 
 :func:`remove_met_block` runs these in chunks of pixels, each pixel's regressors interpolated from the
-coarse baselines as it is fitted (:func:`ihs_hpc.ops.mlr.remove_met_bilinear`), so a 64 × 64 tile of ten
+coarse baselines as it is fitted (:func:`ihs_hpc.ops.mlr.mlr_bilinear`), so a 64 × 64 tile of ten
 years never holds its ``(pixels, 6, days)`` float64 regressors (700 MB): the working set is a few tens of
 MB, reused chunk after chunk, instead of gigabytes allocated and page-faulted per tile.
 The results are those of the whole-tile computation (each pixel's numbers do not depend on the chunk).
@@ -28,13 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mlr import remove_met_bilinear
+from .mlr import mlr_bilinear
 from .stl import stl_baseline
 
-__all__ = ["MetRemovalBlock", "remove_met_block", "restore_level", "short_term_level", "DEFAULT_CHUNK"]
+__all__ = ["MetRemovalBlock", "remove_met_block", "apply_met_block", "restore_level", "short_term_level",
+           "DEFAULT_CHUNK"]
 
 #: pixels per chunk: 512 series of 3652 days in float64 = 15 MB (fastest of 128..4096 on a 64 × 64 tile)
 DEFAULT_CHUNK = 512
+#: days per block of :func:`apply_met_block`: 128 rows of a 64 x 64 tile's two float32 outputs are 4 MB
+DAY_BLOCK = 128
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class MetRemovalBlock:
     pm25_bl, pm25_bl_mlr, pm25_bl_tem : ndarray, shape (time, pixels), float32
         Eqs. 2, 3 and 4 (``pm25_bl_tem`` with the level kept when ``keep_level``, :func:`restore_level`);
         NaN for pixels not analysed (no value on any day); ``pm25_bl_mlr`` and ``pm25_bl_tem`` also NaN
-        for analysed pixels outside ``fit``.
-    coef : ndarray, shape (pixels, k + 1), float32
+        for analysed pixels outside ``fit``, and ``None`` when not asked for (``met_removed=False``).
+    coef : ndarray, shape (pixels, k + 1), float64
         ``a0`` then ``a1 .. ak`` (eq. 3); NaN where not fitted.
     r2 : ndarray, shape (pixels,), float32
         Coefficient of determination of the regression; NaN where not fitted.
@@ -58,8 +61,8 @@ class MetRemovalBlock:
     """
 
     pm25_bl: np.ndarray
-    pm25_bl_mlr: np.ndarray
-    pm25_bl_tem: np.ndarray
+    pm25_bl_mlr: np.ndarray | None
+    pm25_bl_tem: np.ndarray | None
     coef: np.ndarray
     r2: np.ndarray
     short_term_level: np.ndarray
@@ -99,9 +102,34 @@ def restore_level(bl_tem: np.ndarray, level: np.ndarray, year_of_day: np.ndarray
     return bl_tem
 
 
+def _met_removed_to_cube(bl, fitted, level, year_of_day, keep_level, columns, out_fitted, out_removed) -> None:
+    """Eq. 4 with the level kept (:func:`restore_level`), written time-major with eq. 3's fitted part:
+    ``bl - fitted``, plus the mean of ``fitted`` and ``level`` of the day's year when ``keep_level``."""
+    from ..kernels.layout import scatter_met_removed
+
+    offset = fitted.mean(axis=1) if keep_level else np.zeros(len(fitted))
+    scatter_met_removed(np.ascontiguousarray(bl, dtype=np.float64), np.ascontiguousarray(fitted), offset,
+                        np.ascontiguousarray(level, dtype=np.float64), year_of_day, bool(keep_level),
+                        np.asarray(columns, dtype=np.int64), out_fitted, out_removed)
+
+
+def _year_index(year_of_day, n_time: int) -> np.ndarray:
+    year_of_day = np.zeros(n_time, dtype=np.int64) if year_of_day is None else np.asarray(year_of_day, dtype=np.int64)
+    if year_of_day.shape != (n_time,) or (n_time and year_of_day.min() < 0):
+        raise ValueError(f"year_of_day must be ({n_time},) non-negative integers, got shape {year_of_day.shape}")
+    return year_of_day
+
+
+def _met_rows(met_rows, n_time: int) -> np.ndarray:
+    rows = np.ascontiguousarray(np.stack([np.asarray(r) for r in met_rows]), dtype=np.float64)
+    if rows.ndim != 3 or rows.shape[2] != n_time:
+        raise ValueError(f"met_rows must each be (cells, {n_time}), got shapes {[np.shape(r) for r in met_rows]}")
+    return rows
+
+
 def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np.ndarray, *, keep_level: bool = True,
                      fit: np.ndarray | None = None, chunk: int | None = None, year_of_day: np.ndarray | None = None,
-                     level_by_year: bool = False, **stl_settings) -> MetRemovalBlock:
+                     level_by_year: bool = False, met_removed: bool = True, **stl_settings) -> MetRemovalBlock:
     """Eqs. 2–4 for every pixel of a block, in chunks of pixels.
 
     Parameters
@@ -117,7 +145,7 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
     keep_level : bool
         Keep the level of the pixel's series in ``pm25_bl_tem`` (:func:`restore_level`).
     fit : ndarray of bool, shape (pixels,), optional
-        Pixels fitted (eqs. 3–4) on their whole series; the other analysed pixels get only ``pm25_bl``
+        Pixels fitted (eq. 3) on their whole series; the other analysed pixels get only ``pm25_bl``
         and ``short_term_level``. Default: every analysed pixel.
     chunk : int, optional
         Pixels per chunk (default :data:`DEFAULT_CHUNK`).
@@ -125,6 +153,10 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
         Year (0, 1, …) of each day; default: one year.
     level_by_year : bool
         The level of ``R`` kept is its mean over each year instead of the record (:func:`short_term_level`).
+    met_removed : bool
+        Also return eq. 3 evaluated and eq. 4 (``pm25_bl_mlr``, ``pm25_bl_tem``); without it only the
+        baseline, the coefficients and the levels (stage 2's ``met_fit: background`` evaluates eqs. 3–4
+        later, once every pixel has its coefficients: :func:`apply_met_block`).
     **stl_settings
         :func:`ihs_hpc.ops.stl.stl_baseline` keywords (``period`` required).
 
@@ -132,7 +164,7 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
     -------
     MetRemovalBlock
     """
-    from ..kernels.layout import gather_series, scatter_series3
+    from ..kernels.layout import gather_series, scatter_series
 
     series = np.asarray(series)
     if series.ndim != 2:
@@ -141,9 +173,7 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
     k = len(met_rows)
     if index.shape != (n_pixels, 4) or weight.shape != (n_pixels, 4):
         raise ValueError(f"index and weight must be ({n_pixels}, 4), got {index.shape} and {weight.shape}")
-    rows = np.ascontiguousarray(np.stack([np.asarray(r) for r in met_rows]), dtype=np.float64)
-    if rows.ndim != 3 or rows.shape[2] != n_time:
-        raise ValueError(f"met_rows must each be (cells, {n_time}), got shapes {[np.shape(r) for r in met_rows]}")
+    rows = _met_rows(met_rows, n_time)
     chunk = int(chunk or DEFAULT_CHUNK)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
@@ -155,12 +185,11 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
     def cube():
         return np.full((n_time, n_pixels), np.nan, dtype=np.float32)
 
-    out_bl, out_fit, out_tem = cube(), cube(), cube()
-    coef = np.full((n_pixels, k + 1), np.nan, dtype=np.float32)
+    out_bl = cube()
+    out_fit, out_tem = (cube(), cube()) if met_removed else (None, None)
+    coef = np.full((n_pixels, k + 1), np.nan)
     r2 = np.full(n_pixels, np.nan, dtype=np.float32)
-    year_of_day = np.zeros(n_time, dtype=np.int64) if year_of_day is None else np.asarray(year_of_day, dtype=np.int64)
-    if year_of_day.shape != (n_time,) or (n_time and year_of_day.min() < 0):
-        raise ValueError(f"year_of_day must be ({n_time},) non-negative integers, got shape {year_of_day.shape}")
+    year_of_day = _year_index(year_of_day, n_time)
     levels = np.full((n_pixels, int(year_of_day.max(initial=0)) + 1), np.nan, dtype=np.float32)
     analysed = np.flatnonzero(np.isfinite(series).any(axis=0))
     width = min(chunk, analysed.size)
@@ -172,32 +201,110 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
         baseline = stl_baseline(y, **stl_settings)  # eq. 2
         level = short_term_level(y - baseline, year_of_day, level_by_year)  # mean of R (eq. 1), per year or record
         levels[columns] = level
+        scatter_series(baseline, columns, out_bl)  # back to time-major float32
         own = np.ones(columns.size, dtype=bool) if fit is None else fit[columns]
-        # eqs. 3 and 4, each pixel's regressors interpolated as it is fitted (never stored)
-        if own.all():
-            tem, result = remove_met_bilinear(baseline, rows, index[columns], weight[columns], keep_level=keep_level)
-            fitted = result.fitted
-        else:  # pixels outside `fit`: their baseline only, NaN fit and met-removed baseline
-            fitted, tem = np.full_like(baseline, np.nan), np.full_like(baseline, np.nan)
-            if own.any():
-                mine = columns[own]
-                tem[own], result = remove_met_bilinear(baseline[own], rows, index[mine], weight[mine],
-                                                       keep_level=keep_level)
-                fitted[own] = result.fitted
-        tem = restore_level(tem, level, year_of_day, keep_level)
-        scatter_series3(baseline, fitted, tem, columns, out_bl, out_fit, out_tem)  # back to time-major float32
-        if own.any():
-            coef[columns[own]] = result.coef
-            r2[columns[own]] = result.r2
+        if not own.any():
+            continue
+        every = own.all()
+        mine = columns if every else columns[own]
+        bl_own = baseline if every else baseline[own]
+        # eq. 3, each pixel's regressors interpolated as it is fitted (never stored)
+        result = mlr_bilinear(bl_own, rows, index[mine], weight[mine])
+        coef[mine] = result.coef
+        r2[mine] = result.r2
+        if met_removed:  # eq. 4 and the level kept, written with eq. 3's fitted part
+            _met_removed_to_cube(bl_own, result.fitted, level if every else level[own], year_of_day, keep_level,
+                                 mine, out_fit, out_tem)
     return MetRemovalBlock(pm25_bl=out_bl, pm25_bl_mlr=out_fit, pm25_bl_tem=out_tem, coef=coef, r2=r2,
                            short_term_level=levels)
+
+
+def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np.ndarray, coef: np.ndarray,
+                    level: np.ndarray, columns: np.ndarray, *, keep_level: bool = True,
+                    year_of_day: np.ndarray | None = None, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Eqs. 3–4 with given coefficients for some pixels of a block, time-major in and out.
+
+    ``pm25_bl_mlr = a0 + sum_i a_i met_bl_i`` (eq. 3 evaluated, each pixel's regressors interpolated
+    bilinearly, never stored: what :func:`~ihs_hpc.ops.mlr.apply_met` computes on materialised regressors)
+    and ``pm25_bl_tem = pm25_bl - pm25_bl_mlr`` (eq. 4), with the level kept as :func:`remove_met_block`
+    keeps it (:func:`restore_level`). The pixels inside one coarse cell share their corners and are
+    evaluated together as one matrix product, time-major like the cubes, so nothing is transposed.
+
+    Parameters
+    ----------
+    pm25_bl : ndarray, shape (time, pixels)
+        Baselines of the block (eq. 2), time-major.
+    met_rows, index, weight
+        As :func:`remove_met_block`; ``index`` and ``weight`` are ``(len(columns), 4)``, for the listed pixels.
+    coef : ndarray, shape (len(columns), k + 1)
+        ``a0`` then ``a1 .. ak`` of each listed pixel.
+    level : ndarray, shape (len(columns), years)
+        Mean of the STL short-term component per year of each listed pixel (:func:`short_term_level`).
+    columns : ndarray of int, shape (n,)
+        The pixels (columns of ``pm25_bl``) to evaluate.
+    keep_level, year_of_day, chunk
+        As :func:`remove_met_block`.
+
+    Returns
+    -------
+    pm25_bl_mlr, pm25_bl_tem : ndarray, shape (time, pixels), float32
+        NaN outside ``columns``.
+    """
+    from ..kernels.layout import put_met_removed
+
+    pm25_bl = np.asarray(pm25_bl)
+    if pm25_bl.ndim != 2:
+        raise ValueError(f"pm25_bl must be (time, pixels), got shape {pm25_bl.shape}")
+    n_time, n_pixels = pm25_bl.shape
+    columns = np.asarray(columns, dtype=np.int64)
+    n = columns.size
+    rows = _met_rows(met_rows, n_time)
+    if index.shape != (n, 4) or weight.shape != (n, 4) or coef.shape != (n, rows.shape[0] + 1):
+        raise ValueError(f"index, weight and coef must be ({n}, 4), ({n}, 4) and ({n}, {rows.shape[0] + 1}), got "
+                         f"{index.shape}, {weight.shape} and {coef.shape}")
+    if n and (columns.min() < 0 or columns.max() >= n_pixels):
+        raise ValueError(f"columns must lie in 0..{n_pixels - 1}")
+    year_of_day = _year_index(year_of_day, n_time)
+    level = np.ascontiguousarray(level, dtype=np.float64)
+    chunk = int(chunk or DEFAULT_CHUNK)
+    out_fit = np.empty((n_time, n_pixels), dtype=np.float32)
+    out_tem = np.empty((n_time, n_pixels), dtype=np.float32)
+    unlisted = np.setdiff1d(np.arange(n_pixels), columns)
+    if unlisted.size:
+        out_fit[:, unlisted] = np.nan
+        out_tem[:, unlisted] = np.nan
+    if n == 0:
+        return out_fit, out_tem
+    # eq. 3 evaluated for the pixels inside one coarse cell (the same corners) at once: S.T @ B.T + a0,
+    # S the k x corners series of the corners, B[p, (j, c)] = a_j * weight[p, c] (the sum regrouped); in
+    # blocks of days, so that the rows of the outputs being filled stay in cache until every cell wrote them
+    k = rows.shape[0]
+    mixed = (coef[:, 1:, None] * weight[:, None, :]).reshape(n, k * 4)
+    corners, group = np.unique(index, axis=0, return_inverse=True)
+    order = np.argsort(group.ravel(), kind="stable")
+    starts = np.searchsorted(group.ravel()[order], np.arange(len(corners) + 1))
+    cells = []
+    for g, corner in enumerate(corners):
+        for start in range(starts[g], starts[g + 1], chunk):
+            members = order[start:min(start + chunk, starts[g + 1])]
+            series = np.ascontiguousarray(rows[:, corner, :].reshape(k * 4, n_time).T)  # S.T, (time, k x corners)
+            # the mean of eq. 3 over the record, added back with the level (keep_level)
+            offset = coef[members, 0] + mixed[members] @ series.mean(axis=0) if keep_level else np.zeros(members.size)
+            cells.append((members, series, np.ascontiguousarray(mixed[members].T), offset))
+    for t0 in range(0, n_time, DAY_BLOCK):
+        days = slice(t0, min(t0 + DAY_BLOCK, n_time))
+        for members, series, mixed_t, offset in cells:
+            fitted = series[days] @ mixed_t  # (days, members)
+            fitted += coef[members, 0]
+            put_met_removed(pm25_bl[days], fitted, offset, level[members], year_of_day[days], bool(keep_level),
+                            columns[members], out_fit[days], out_tem[days])  # eq. 4 and the level kept
+    return out_fit, out_tem
 
 
 def warm(n_time: int, stl_settings: dict, k: int) -> None:
     """Load what :func:`remove_met_block` needs in this process: the STL operator for ``n_time`` days (from
     the disk cache) and the compiled kernels of the rest (a call on a few tiny series)."""
-    from ..kernels.layout import gather_series, scatter_series3
-    from .interp import apply_bilinear_rows
+    from ..kernels.layout import gather_series, scatter_series
     from .stl_operator import get_stl_operator
 
     if not stl_settings.get("robust"):
@@ -206,9 +313,12 @@ def warm(n_time: int, stl_settings: dict, k: int) -> None:
     y = np.stack([np.sin(t), np.cos(t)]) + t
     rows = np.stack([np.stack([t * (j + 1), t ** 2 / (j + 1), np.sqrt(t + j), np.cos(t * j)]) for j in range(k)])
     index = np.tile(np.arange(4, dtype=np.int64), (2, 1))
-    remove_met_bilinear(y, rows, index, np.full((2, 4), 0.25), keep_level=True)
-    apply_bilinear_rows(rows, index, np.full((2, 4), 0.25))  # met_fit: background's pass over IHS areas
+    weight = np.full((2, 4), 0.25)
+    result = mlr_bilinear(y, rows, index, weight)
     cube = np.zeros((16, 2), dtype=np.float32)
     columns = np.arange(2, dtype=np.int64)
     gather_series(cube, columns, y)
-    scatter_series3(y, y, y, columns, cube, cube, cube)
+    scatter_series(y, columns, cube)
+    _met_removed_to_cube(y, result.fitted, np.zeros((2, 1)), np.zeros(16, dtype=np.int64), True, columns, cube, cube)
+    # met_fit: background's pass over the IHS areas
+    apply_met_block(cube, rows, index, weight, result.coef, np.zeros((2, 1)), columns)

@@ -51,10 +51,19 @@ def tile_progress(path: Path) -> dict[str, tuple[int, int]]:
     if not tile or "lat" not in group:
         return {}
     done: dict[str, int] = {}
+    met_variables: dict[str, set] = {}  # stage 2 records each met variable's tile apart: met_<var>_<tile>
     for name in finished_tiles(path):
         m = _TILE_RECORD.match(name)
-        if m:
-            done[m.group(1)] = done.get(m.group(1), 0) + 1
+        if not m:
+            continue
+        prefix = m.group(1)
+        if prefix.startswith("met_") and prefix != "met_":
+            met_variables.setdefault(name[len(prefix):], set()).add(prefix)
+            continue
+        done[prefix] = done.get(prefix, 0) + 1
+    if met_variables:  # a met tile is done when every variable of it is
+        n_vars = len(group.attrs.get("met_variables") or []) or max(len(v) for v in met_variables.values())
+        done["met_"] = done.get("met_", 0) + sum(len(v) >= n_vars for v in met_variables.values())
     ny, nx = group["lat"].shape[0], group["lon"].shape[0]
     out = {}
     for prefix in sorted(done or {"": 0}):
@@ -75,9 +84,9 @@ def _tile_of_chunk(array_dims: tuple, key: str, records: set[str]) -> list[str]:
     if "lat" in coords:
         name = f"t{coords['lat']:04d}_{coords['lon']:04d}"
         return [r for r in records if r == name or (r.endswith("_" + name) and not r.startswith("met_"))]
-    if "met_lat" in coords:
-        name = f"met_t{coords['met_lat']:04d}_{coords['met_lon']:04d}"
-        return [r for r in records if r == name]
+    if "met_lat" in coords:  # met_<tile>, or stage 2's met_<variable>_<tile> (every variable of the tile)
+        name = f"t{coords['met_lat']:04d}_{coords['met_lon']:04d}"
+        return [r for r in records if r == "met_" + name or (r.startswith("met_") and r.endswith("_" + name))]
     return []
 
 

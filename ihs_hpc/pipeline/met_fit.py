@@ -8,17 +8,20 @@ month-of-year profile of the estimate is flat where the truth's winter is far ab
 How, in three passes over the tiles (each resumable through its own tile records):
 
 A. one task per tile (records named by the tile): the PM2.5 baseline of every pixel (eq. 2); eq. 3 fitted on
-   the whole series of every **background** pixel (eq. 4 applied there at once); an **IHS-area**
-   pixel is fitted on its own days only where it has at least ``stage2.met_fit_idle_days`` days on
-   which none of its sources operated (per-year masks of stage 1), counting only days beyond half
-   the STL trend window from any operating day (the trend smoother spreads a source's start or stop
-   that far);
+   the whole series of every **background** pixel; an **IHS-area** pixel is fitted on its own days only
+   where it has at least ``stage2.met_fit_idle_days`` days on which none of its sources operated (per-year
+   masks of stage 1), counting only days beyond half the STL trend window from any operating day (the
+   trend smoother spreads a source's start or stop that far). Writes ``pm25_bl``, the coefficient maps
+   (float64) and ``short_term_level``;
 B. one small 2-D step: the coefficient maps ``a0 … a6`` of the background pixels are carried into the
    remaining IHS-area pixels by inverse-distance weighting of the ``stage2.met_fit_neighbours``
    nearest background pixels, the same weights for every coefficient
    (:func:`ihs_hpc.ops.carry.carry_maps`);
-C. per tile (``apply_`` records): eq. 3 evaluated and eq. 4 applied in IHS areas with those
-   coefficients (:func:`ihs_hpc.ops.mlr.apply_met`).
+C. per tile (``apply_`` records): eq. 3 evaluated and eq. 4 applied for every pixel with coefficients,
+   own or carried (:func:`ihs_hpc.ops.met_removal.apply_met_block`), written once: ``pm25_bl_mlr`` and
+   ``pm25_bl_tem``. (Pass A does not write them: a tile's IHS-area pixels only get their coefficients in
+   pass B, and a Zarr chunk holds the whole tile, so writing them in A meant reading and rewriting both
+   cubes in C.)
 
 Pass B is repeated before every pass C (it is cheap and deterministic), so a run killed anywhere, or a
 tile whose chunks ``ihs check --verify`` found damaged (all its records are removed), resumes to the
@@ -38,9 +41,8 @@ import zarr
 from ..grid import Grid
 from ..io.cube import read_tile, write_array, write_tile
 from ..ops.carry import carry_maps
-from ..ops.interp import apply_bilinear_rows
-from ..ops.met_removal import remove_met_block, restore_level
-from ..ops.mlr import apply_met, mlr_bilinear
+from ..ops.met_removal import apply_met_block, remove_met_block
+from ..ops.mlr import mlr_bilinear
 
 #: ``met_fit_source`` values
 FIT_NONE, FIT_OWN, FIT_IDLE, FIT_CARRIED = 0, 1, 2, 3
@@ -87,8 +89,9 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     group = zarr.open_group(stage1, mode="r")
     count_year = np.asarray(group["ihs_count_year"][:, tile.rows, tile.cols]).reshape(-1, n_pix)
 
-    # eq. 2 everywhere; eqs. 3 and 4 on the whole series of the background pixels
-    result = remove_met_block(series, rows, index, weight, fit=background & analysed, **level, **settings)
+    # eq. 2 everywhere; eq. 3 fitted on the whole series of the background pixels (evaluated in pass C)
+    result = remove_met_block(series, rows, index, weight, fit=background & analysed, met_removed=False, **level,
+                              **settings)
     coef, r2 = result.coef, result.r2
     source = np.full(n_pix, FIT_NONE, dtype=np.int8)
     days = np.zeros(n_pix, dtype=np.int32)
@@ -133,37 +136,31 @@ def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> d
         raise StoreError(f"{out}: no background pixel has a regression fit to carry into the IHS areas")
     carried = carry_maps(coefs, donors, target, grid.lat, grid.lon, k=neighbours)
     for k in range(n_coef):
-        write_array(out, f"coef_a{k}", np.where(target, carried[k], coefs[k]).astype(np.float32))
+        write_array(out, f"coef_a{k}", np.where(target, carried[k], coefs[k]))
     return counts
 
 
 def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid,
                level: dict) -> None:
-    """Pass C for one tile: eqs. 3–4 with the pixel's own idle-day or carried coefficients; ``level`` as
-    pass A's (:func:`~ihs_hpc.ops.met_removal.remove_met_block` keywords)."""
+    """Pass C for one tile: eqs. 3–4 for every pixel with coefficients (its own whole-series or idle-day fit,
+    or carried); ``level`` as pass A's (:func:`~ihs_hpc.ops.met_removal.remove_met_block` keywords)."""
     from .stage2 import tile_met_rows
 
     n_coef = len(variables) + 1
-    fields = read_tile(out, tile, ["met_fit_source", "short_term_level"] + [f"coef_a{k}" for k in range(n_coef)])
+    fields = read_tile(out, tile, ["met_fit_source", "short_term_level", "pm25_bl"]
+                       + [f"coef_a{k}" for k in range(n_coef)])
     source = fields["met_fit_source"].ravel()
-    todo = np.flatnonzero((source == FIT_IDLE) | (source == FIT_CARRIED))
-    if todo.size == 0:
+    todo = np.flatnonzero(np.isin(source, (FIT_OWN, FIT_IDLE, FIT_CARRIED)))
+    if todo.size == 0:  # nothing analysed: the cubes keep their fill value (NaN)
         write_tile(out, tile, {}, record=APPLY_PREFIX + tile.name)
         return
-    cubes = read_tile(out, tile, ["pm25_bl", "pm25_bl_mlr", "pm25_bl_tem"])
-    n_time = cubes["pm25_bl"].shape[0]
-    bl = cubes["pm25_bl"].reshape(n_time, -1)[:, todo].T.astype(np.float64)
+    bl = fields["pm25_bl"]
+    n_time = bl.shape[0]
     coef = np.stack([fields[f"coef_a{k}"].ravel()[todo] for k in range(n_coef)], axis=1).astype(np.float64)
+    levels = fields["short_term_level"].reshape(-1, source.size)[:, todo].T
     rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
                                         grid=grid)
-    regressors = apply_bilinear_rows(rows, index[todo], weight[todo])  # (todo, k, time): the IHS-area pixels only
-    keep_level = level["keep_level"]
-    tem, fitted = apply_met(bl, regressors, coef, keep_level=keep_level)  # eqs. 3 and 4
-    levels = fields["short_term_level"].reshape(-1, source.size)[:, todo].T.astype(np.float64)
-    tem = restore_level(tem, levels, level["year_of_day"], keep_level)
-    mlr_flat = cubes["pm25_bl_mlr"].reshape(n_time, -1)
-    tem_flat = cubes["pm25_bl_tem"].reshape(n_time, -1)
-    mlr_flat[:, todo] = fitted.T
-    tem_flat[:, todo] = tem.T
-    write_tile(out, tile, {"pm25_bl_mlr": cubes["pm25_bl_mlr"], "pm25_bl_tem": cubes["pm25_bl_tem"]},
+    mlr, tem = apply_met_block(bl.reshape(n_time, -1), rows, index[todo], weight[todo], coef, levels, todo,
+                               keep_level=level["keep_level"], year_of_day=level["year_of_day"])  # eqs. 3 and 4
+    write_tile(out, tile, {"pm25_bl_mlr": mlr.reshape(bl.shape), "pm25_bl_tem": tem.reshape(bl.shape)},
                record=APPLY_PREFIX + tile.name)

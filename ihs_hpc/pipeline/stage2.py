@@ -1,6 +1,7 @@
 """Stage 2 (seed 000 §2.3.3): STL baselines, regression on meteorological baselines, ``pm25_bl_tem``.
 
-1. Meteorological baselines (trend + seasonal, eq. 2) on the native 0.1° grid, one task per met tile.
+1. Meteorological baselines (trend + seasonal, eq. 2) on the native 0.1° grid, one task per met tile and
+   variable (:class:`MetTile`).
 2. Per analysis tile, one task, in chunks of pixels (:func:`~ihs_hpc.ops.met_removal.remove_met_block`):
    the PM2.5 baseline of every pixel (eq. 2, one GEMM with the cached STL operator when ``robust`` is
    false), the six met baselines interpolated bilinearly to the pixels as they are fitted (exact:
@@ -29,6 +30,7 @@ mode in the root attribute ``met_fit``. Tiles already recorded are skipped.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -36,7 +38,7 @@ import numpy as np
 import zarr
 
 from ..config import RunConfig
-from ..grid import Grid
+from ..grid import Grid, Tile
 from ..errors import StoreError
 from ..io.cube import (VarSpec, create_store, cube_spec, is_recorded, map_spec, mark_complete, met_spec, open_store, pending_tiles,
                        publish, read_region, read_tile, write_tile)
@@ -51,6 +53,8 @@ from .inputs import input_store, pm25_store
 from .met_fit import FIT_NONE, FIT_OWN, SOURCE_MEANING
 
 PM25_UNITS = "ug m-3"
+#: prefix of the records of the met-baseline tasks (:class:`MetTile`)
+MET_PREFIX = "met_"
 
 
 def stl_settings(config: RunConfig) -> dict:
@@ -64,32 +68,59 @@ def _met_grid_of(cubes: Path) -> Grid:
     return Grid(south, north, west, east, res)
 
 
-def met_baseline_tile(tile, *, cubes: Path, out: Path, variables: tuple[str, ...], settings: dict) -> None:
-    """Baselines of every met variable over one tile of the native met grid.
+@dataclass(frozen=True)
+class MetTile:
+    """One meteorological variable over one tile of the met grid: a task of the met baselines.
+
+    One task per variable, so that a met grid of a single tile (the demo's, 13 × 16 cells) still keeps
+    every worker busy; recorded as ``met_<variable>_<tile>``.
+    """
+
+    tile: Tile
+    variable: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.variable}_{self.tile.name}"
+
+    @property
+    def rows(self) -> slice:
+        return self.tile.rows
+
+    @property
+    def cols(self) -> slice:
+        return self.tile.cols
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.tile.shape
+
+
+def met_baseline_tile(task: MetTile, *, cubes: Path, out: Path, settings: dict) -> None:
+    """The baseline of one met variable over one tile of the native met grid (eq. 2).
 
     Days missing in the input (tolerated ERA5 gaps) are filled along time first
     (:func:`~ihs_hpc.ops.timefill.fill_time_gaps`); how many per cell is kept in ``met_filled_<var>``.
     """
+    tile, var = task.tile, task.variable
     group = zarr.open_group(cubes, mode="r")
-    blocks = {}
-    for var in variables:
-        block = np.asarray(read_region(group[var], (slice(None), tile.rows, tile.cols), store=cubes, name=var,
-                                       where=f"met tile {tile.name}"), dtype=np.float64)
-        n_time = block.shape[0]
-        series = block.reshape(n_time, -1).T
-        filled = np.zeros(series.shape[0], dtype=np.int64)
-        if not np.isfinite(series).all():
-            series, filled = fill_time_gaps(series, period=int(settings.get("period") or 365), axis=1)
-            empty = ~np.isfinite(series).all(axis=1)
-            if empty.any():
-                row, col = np.unravel_index(int(np.flatnonzero(empty)[0]), block.shape[1:])
-                raise StoreError(f"{cubes}: variable {var!r} has no value on any day at {int(empty.sum())} "
-                                 f"meteorology cell(s) of met tile {tile.name} (first: row {tile.rows.start + row}, "
-                                 f"col {tile.cols.start + col}); the ERA5 files do not cover the grid there")
-        baseline = stl_baseline(series, **settings)
-        blocks[f"met_bl_{var}"] = baseline.T.reshape(block.shape).astype(np.float32)
-        blocks[f"met_filled_{var}"] = filled.reshape(block.shape[1:]).astype(np.int32)
-    write_tile(out, tile, blocks, record="met_" + tile.name)
+    block = np.asarray(read_region(group[var], (slice(None), tile.rows, tile.cols), store=cubes, name=var,
+                                   where=f"met tile {tile.name}"), dtype=np.float64)
+    n_time = block.shape[0]
+    series = block.reshape(n_time, -1).T
+    filled = np.zeros(series.shape[0], dtype=np.int64)
+    if not np.isfinite(series).all():
+        series, filled = fill_time_gaps(series, period=int(settings.get("period") or 365), axis=1)
+        empty = ~np.isfinite(series).all(axis=1)
+        if empty.any():
+            row, col = np.unravel_index(int(np.flatnonzero(empty)[0]), block.shape[1:])
+            raise StoreError(f"{cubes}: variable {var!r} has no value on any day at {int(empty.sum())} "
+                             f"meteorology cell(s) of met tile {tile.name} (first: row {tile.rows.start + row}, "
+                             f"col {tile.cols.start + col}); the ERA5 files do not cover the grid there")
+    baseline = stl_baseline(series, **settings)
+    write_tile(out, tile, {f"met_bl_{var}": baseline.T.reshape(block.shape).astype(np.float32),
+                           f"met_filled_{var}": filled.reshape(block.shape[1:]).astype(np.int32)},
+               record=MET_PREFIX + task.name)
 
 
 def tile_series(tile, *, pm25_source: Path, grid: Grid, pm25_var: str = "pm25") -> tuple[np.ndarray, np.ndarray]:
@@ -138,11 +169,12 @@ def tile_met_rows(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.nd
 
 
 def block_outputs(tile, result: MetRemovalBlock) -> dict:
-    """The tile's arrays of a :class:`~ihs_hpc.ops.met_removal.MetRemovalBlock`: cubes, coefficient maps,
-    ``r2`` and ``short_term_level``."""
+    """The tile's arrays of a :class:`~ihs_hpc.ops.met_removal.MetRemovalBlock`: cubes (those it holds),
+    coefficient maps, ``r2`` and ``short_term_level``."""
     ny, nx = tile.shape
     n_time = result.pm25_bl.shape[0]
-    blocks = {name: getattr(result, name).reshape(n_time, ny, nx) for name in ("pm25_bl", "pm25_bl_mlr", "pm25_bl_tem")}
+    blocks = {name: getattr(result, name).reshape(n_time, ny, nx) for name in ("pm25_bl", "pm25_bl_mlr", "pm25_bl_tem")
+              if getattr(result, name) is not None}
     blocks["r2"] = result.r2.reshape(ny, nx)
     blocks["short_term_level"] = result.short_term_level.T.reshape(-1, ny, nx)
     for k in range(result.coef.shape[-1]):
@@ -179,13 +211,14 @@ def stage2_variables(met_vars) -> dict:
             "units": PM25_UNITS, "long_name": "mean of the STL short-term component R (eq. 1) over each year "
                                               "(level_window: year) or the record; added back to pm25_bl_tem with "
                                               "keep_level"}, "float32"),
-        "coef_a0": map_spec(PM25_UNITS, "regression intercept a0 (eq. 3)"),
+        "coef_a0": map_spec(PM25_UNITS, "regression intercept a0 (eq. 3)", dtype="float64"),
         "met_fit_source": map_spec("1", f"where the pixel's coefficients come from: {SOURCE_MEANING}", dtype="int8"),
         "met_fit_days": map_spec("1", "days the pixel's own regression (eq. 3) was fitted on (0: carried or none)",
                                  dtype="int32"),
     }
     for k, var in enumerate(met_vars, start=1):
-        specs[f"coef_a{k}"] = map_spec(f"{PM25_UNITS} per unit of {var}", f"regression coefficient a{k} of {var} baseline (eq. 3)")
+        specs[f"coef_a{k}"] = map_spec(f"{PM25_UNITS} per unit of {var}",
+                                       f"regression coefficient a{k} of {var} baseline (eq. 3)", dtype="float64")
         specs[f"met_bl_{var}"] = met_spec("same as input", f"{var} baseline: STL trend + seasonal (eq. 2)")
         specs[f"met_filled_{var}"] = VarSpec(("met_lat", "met_lon"), {
             "units": "1", "long_name": f"days of {var} missing in the input and filled along time"}, "int32")
@@ -231,9 +264,10 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
         ensure_stl_operator(n_time, **settings)
     warming = warm_workers(client, partial(warm, n_time, settings, len(variables)))
 
-    met_tiles = pending_tiles(out, met_grid.tiles(tile_size), prefix="met_")
-    met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, variables=variables, settings=settings),
-                          met_tiles, client, desc="stage2 met baselines", done=partial(is_recorded, out, prefix="met_"))
+    met_tasks = pending_tiles(out, [MetTile(tile, var) for tile in met_grid.tiles(tile_size) for var in variables],
+                              prefix=MET_PREFIX)
+    met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, settings=settings), met_tasks, client,
+                          desc="stage2 met baselines", done=partial(is_recorded, out, prefix=MET_PREFIX))
     # the level of R kept in pm25_bl_tem (ihs_hpc.ops.met_removal.restore_level): per year or over the record
     level = dict(keep_level=bool(config["stage2.keep_level"]), year_of_day=level_year.astype(np.int64),
                  level_by_year=config["stage2.level_window"] == "year")

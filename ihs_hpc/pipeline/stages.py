@@ -52,7 +52,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("stage1", "IHS radiation areas by region growing", "ihs_hpc.pipeline.stage1:run_stage1",
           "stage1.zarr", ("stage1", "grid.tile_size"), ("input",), 1),
     Stage("stage2", "STL baselines and regression on meteorology", "ihs_hpc.pipeline.stage2:run_stage2",
-          "stage2.zarr", ("stage2", "grid.tile_size"), ("input", "prep", "stage1"), 5),
+          "stage2.zarr", ("stage2", "grid.tile_size"), ("input", "prep", "stage1"), 6),
     Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3",
           "stage3.zarr", ("stage3", "grid.tile_size"), ("input", "stage1", "stage2"), 3),
     Stage("stats", "statistics tables", "ihs_hpc.pipeline.stats:run_stats",
