@@ -73,7 +73,7 @@ def scatter_met_removed(bl, fitted, offset, level, year_of_day, keep_level, colu
     offset : ndarray, shape (n,)
         Added to every day of a pixel's met-removed baseline (the mean of its ``fitted``).
     level : ndarray, shape (n, n_years)
-        Added on the days of each year (:func:`ihs_hpc.ops.met_removal.restore_level`).
+        Added on the days of each year (the kept level of :mod:`ihs_hpc.ops.met_removal`).
     year_of_day : ndarray, shape (n_time,), int64
         Column of ``level`` of each day.
     keep_level : bool

@@ -13,10 +13,12 @@ years never holds its ``(pixels, 6, days)`` float64 regressors (700 MB): the wor
 MB, reused chunk after chunk, instead of gigabytes allocated and page-faulted per tile.
 The results are those of the whole-tile computation (each pixel's numbers do not depend on the chunk).
 
-With ``keep_level`` the met-removed baseline keeps the level of the pixel's PM2.5 series
-(:func:`restore_level`): the regression's mean (added back by :func:`ihs_hpc.ops.mlr.remove_met`) and the
-mean of the STL short-term component ``R`` of eq. 1 (series minus baseline), over the record or, with
-``level_by_year``, over each calendar year. A trend window of about a year cannot follow a source that
+With ``keep_level`` the met-removed baseline keeps the level of the pixel's PM2.5 series: it is
+``pm25_bl - pm25_bl_mlr``, plus the mean of ``pm25_bl_mlr`` (the regression's mean, as
+:func:`ihs_hpc.ops.mlr.remove_met` adds it back), plus the mean of the STL short-term component ``R`` of
+eq. 1 (series minus baseline, :func:`short_term_level`) on the day's year or, without ``level_by_year``,
+over the record (the *kept level*; added in that order, in one pass with the transpose back to the
+cube, :func:`ihs_hpc.kernels.layout.scatter_met_removed`). A trend window of about a year cannot follow a source that
 starts or stops: the step is spread over the neighbouring years and the part it misses stays in ``R``,
 whose yearly mean keeps it (``stage2.level_window: year``). ``fit`` restricts eqs. 3–4 to some pixels
 (stage 2's ``met_fit: background`` fits only the background pixels on their whole series; the others get
@@ -31,8 +33,7 @@ import numpy as np
 from .mlr import mlr_bilinear
 from .stl import stl_baseline
 
-__all__ = ["MetRemovalBlock", "remove_met_block", "apply_met_block", "restore_level", "short_term_level",
-           "DEFAULT_CHUNK"]
+__all__ = ["MetRemovalBlock", "remove_met_block", "apply_met_block", "short_term_level", "DEFAULT_CHUNK"]
 
 #: pixels per chunk: 512 series of 3652 days in float64 = 15 MB (fastest of 128..4096 on a 64 × 64 tile)
 DEFAULT_CHUNK = 512
@@ -47,7 +48,7 @@ class MetRemovalBlock:
     Attributes
     ----------
     pm25_bl, pm25_bl_mlr, pm25_bl_tem : ndarray, shape (time, pixels), float32
-        Eqs. 2, 3 and 4 (``pm25_bl_tem`` with the level kept when ``keep_level``, :func:`restore_level`);
+        Eqs. 2, 3 and 4 (``pm25_bl_tem`` with the kept level when ``keep_level``, see the module docstring);
         NaN for pixels not analysed (no value on any day); ``pm25_bl_mlr`` and ``pm25_bl_tem`` also NaN
         for analysed pixels outside ``fit``, and ``None`` when not asked for (``met_removed=False``).
     coef : ndarray, shape (pixels, k + 1), float64
@@ -81,29 +82,8 @@ def short_term_level(residual: np.ndarray, year_of_day: np.ndarray, by_year: boo
         return (residual @ member) / days[None, :]
 
 
-def restore_level(bl_tem: np.ndarray, level: np.ndarray, year_of_day: np.ndarray, keep_level: bool) -> np.ndarray:
-    """``keep_level``: ``pm25_bl_tem`` keeps the level of the pixel's PM2.5 series — the regression's mean
-    (added back by :func:`~ihs_hpc.ops.mlr.remove_met` / :func:`~ihs_hpc.ops.mlr.apply_met`) and the level
-    the STL short-term component took with it (:func:`short_term_level`).
-
-    Parameters
-    ----------
-    bl_tem : ndarray, shape (pixels, time)
-        Eq. 4's met-removed baseline with the regression's mean added back.
-    level : ndarray, shape (pixels, years)
-        Mean of ``series - pm25_bl`` per pixel and year (:func:`short_term_level`).
-    year_of_day : ndarray of int, shape (time,)
-        Column of ``level`` of each day.
-    keep_level : bool
-        Without it ``bl_tem`` is returned unchanged.
-    """
-    if keep_level:
-        bl_tem = bl_tem + level[:, year_of_day]
-    return bl_tem
-
-
 def _met_removed_to_cube(bl, fitted, level, year_of_day, keep_level, columns, out_fitted, out_removed) -> None:
-    """Eq. 4 with the level kept (:func:`restore_level`), written time-major with eq. 3's fitted part:
+    """Eq. 4 with the kept level (module docstring), written time-major with eq. 3's fitted part:
     ``bl - fitted``, plus the mean of ``fitted`` and ``level`` of the day's year when ``keep_level``."""
     from ..kernels.layout import scatter_met_removed
 
@@ -143,7 +123,7 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
         Bilinear corners of every pixel in the rows of ``met_rows``
         (:func:`ihs_hpc.ops.interp.bilinear_weights`).
     keep_level : bool
-        Keep the level of the pixel's series in ``pm25_bl_tem`` (:func:`restore_level`).
+        Keep the level of the pixel's series in ``pm25_bl_tem`` (the kept level, module docstring).
     fit : ndarray of bool, shape (pixels,), optional
         Pixels fitted (eq. 3) on their whole series; the other analysed pixels get only ``pm25_bl``
         and ``short_term_level``. Default: every analysed pixel.
@@ -227,7 +207,7 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
     ``pm25_bl_mlr = a0 + sum_i a_i met_bl_i`` (eq. 3 evaluated, each pixel's regressors interpolated
     bilinearly, never stored: what :func:`~ihs_hpc.ops.mlr.apply_met` computes on materialised regressors)
     and ``pm25_bl_tem = pm25_bl - pm25_bl_mlr`` (eq. 4), with the level kept as :func:`remove_met_block`
-    keeps it (:func:`restore_level`). The pixels inside one coarse cell share their corners and are
+    keeps it (module docstring). The pixels inside one coarse cell share their corners and are
     evaluated together as one matrix product, time-major like the cubes, so nothing is transposed.
 
     Parameters

@@ -8,7 +8,7 @@
    interpolation commutes with non-robust STL; the met windows come from decoded chunks kept per
    process, :mod:`ihs_hpc.io.chunk_cache`), the regression (eq. 3) and the met-removed baseline
    ``pm25_bl_tem = pm25_bl − pm25_bl_mlr`` (eq. 4). With ``keep_level`` (default) ``pm25_bl_tem`` keeps
-   the level of the pixel's series (:func:`~ihs_hpc.ops.met_removal.restore_level`), each year's with
+   the level of the pixel's series (the kept level of :mod:`ihs_hpc.ops.met_removal`), each year's with
    ``stage2.level_window: year`` (default), the record's with ``record``.
 
 Where eq. 3 is fitted is ``stage2.met_fit``: ``pixel`` fits every pixel on its own series (the paper
@@ -268,7 +268,7 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
                               prefix=MET_PREFIX)
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, settings=settings), met_tasks, client,
                           desc="stage2 met baselines", done=partial(is_recorded, out, prefix=MET_PREFIX))
-    # the level of R kept in pm25_bl_tem (ihs_hpc.ops.met_removal.restore_level): per year or over the record
+    # the level of R kept in pm25_bl_tem (ihs_hpc.ops.met_removal): per year or over the record
     level = dict(keep_level=bool(config["stage2.keep_level"]), year_of_day=level_year.astype(np.int64),
                  level_by_year=config["stage2.level_window"] == "year")
     common = dict(out=out, variables=variables, met_lat=met_grid.lat, met_lon=met_grid.lon, grid=grid, level=level)
