@@ -60,6 +60,15 @@ def scatter_series(series, columns, cube):
                     cube[t, columns[p]] = series[p, t]
 
 
+@numba.njit(cache=True, inline="always")
+def _met_removed(bl, fitted, offset, level, keep_level):
+    """Eq. 4 for one value, ``bl - fitted``, plus ``offset`` then ``level`` (in that order) when ``keep_level``."""
+    removed = bl - fitted
+    if keep_level:
+        removed = (removed + offset) + level
+    return removed
+
+
 @numba.njit(cache=True)
 def scatter_met_removed(bl, fitted, offset, level, year_of_day, keep_level, columns, out_fitted, out_removed):
     """Eqs. 3-4 back to time-major in one walk: ``out_fitted[t, col] = fitted[p, t]`` and
@@ -92,12 +101,8 @@ def scatter_met_removed(bl, fitted, offset, level, year_of_day, keep_level, colu
                 year = year_of_day[t]
                 for p in range(p0, p1):
                     col = columns[p]
-                    f = fitted[p, t]
-                    out_fitted[t, col] = f
-                    removed = bl[p, t] - f
-                    if keep_level:
-                        removed = (removed + offset[p]) + level[p, year]
-                    out_removed[t, col] = removed
+                    out_fitted[t, col] = fitted[p, t]
+                    out_removed[t, col] = _met_removed(bl[p, t], fitted[p, t], offset[p], level[p, year], keep_level)
 
 
 @numba.njit(cache=True)
@@ -111,9 +116,5 @@ def put_met_removed(bl, fitted, offset, level, year_of_day, keep_level, columns,
         year = year_of_day[t]
         for p in range(n):
             col = columns[p]
-            f = fitted[t, p]
-            out_fitted[t, col] = f
-            removed = bl[t, col] - f
-            if keep_level:
-                removed = (removed + offset[p]) + level[p, year]
-            out_removed[t, col] = removed
+            out_fitted[t, col] = fitted[t, p]
+            out_removed[t, col] = _met_removed(bl[t, col], fitted[t, p], offset[p], level[p, year], keep_level)
