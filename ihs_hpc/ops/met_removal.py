@@ -265,19 +265,22 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
     starts = np.searchsorted(group.ravel()[order], np.arange(len(corners) + 1))
     cells = []
     for g, corner in enumerate(corners):
+        series = np.ascontiguousarray(rows[:, corner, :].reshape(k * 4, n_time).T)  # S.T, (time, k x corners)
+        series_mean = series.mean(axis=0)
         for start in range(starts[g], starts[g + 1], chunk):
             members = order[start:min(start + chunk, starts[g + 1])]
-            series = np.ascontiguousarray(rows[:, corner, :].reshape(k * 4, n_time).T)  # S.T, (time, k x corners)
+            a0 = coef[members, 0]
             # the mean of eq. 3 over the record, added back with the level (keep_level)
-            offset = coef[members, 0] + mixed[members] @ series.mean(axis=0) if keep_level else np.zeros(members.size)
-            cells.append((members, series, np.ascontiguousarray(mixed[members].T), offset))
+            offset = a0 + mixed[members] @ series_mean if keep_level else np.zeros(members.size)
+            cells.append((series, np.ascontiguousarray(mixed[members].T), a0, offset, level[members],
+                          columns[members]))
     for t0 in range(0, n_time, DAY_BLOCK):
         days = slice(t0, min(t0 + DAY_BLOCK, n_time))
-        for members, series, mixed_t, offset in cells:
+        for series, mixed_t, a0, offset, cell_level, cell_columns in cells:
             fitted = series[days] @ mixed_t  # (days, members)
-            fitted += coef[members, 0]
-            put_met_removed(pm25_bl[days], fitted, offset, level[members], year_of_day[days], bool(keep_level),
-                            columns[members], out_fit[days], out_tem[days])  # eq. 4 and the level kept
+            fitted += a0
+            put_met_removed(pm25_bl[days], fitted, offset, cell_level, year_of_day[days], bool(keep_level),
+                            cell_columns, out_fit[days], out_tem[days])  # eq. 4 and the level kept
     return out_fit, out_tem
 
 
