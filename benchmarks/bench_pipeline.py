@@ -7,7 +7,9 @@ bare kernel runs on the same data held in memory, on one core (numba and BLAS at
 * **stage 2** (eqs. 2-4): ``stl_baseline`` + ``remove_met`` on a full 64 × 64 tile with its regressors
   interpolated beforehand; the stage's pixel series per second per worker over the kernel's series per
   second is stage 2's *pipeline efficiency*. Measured with 1 and 2 local workers (best of ``repeats``), so
-  the 1 → 2 worker speed-up of the stage is measured too;
+  the 1 → 2 worker speed-up of the stage is measured too. Next to it, the stage's cube I/O alone
+  (:func:`stage2_io`: the same reads and writes through the store layer, no computation), so the table
+  shows how much of the gap is moving the data and how much the pipeline adds beyond kernel + I/O;
 * **prep**: the IQR rule on a full tile and the day's kriging (:func:`ihs_hpc.pipeline.daily.fill_days`) on
   a sample of days, scaled to the whole cube;
 * **stage 1**: region growing from every source over the DEM;
@@ -16,8 +18,8 @@ bare kernel runs on the same data held in memory, on one core (numba and BLAS at
 Efficiency = (kernel seconds for the stage's work) / (stage seconds × workers); by wall clock, and by CPU
 seconds (the stage's CPU over the driver and every worker process, less disturbed by other jobs on a
 shared machine). ``--quick`` (CI): stage 2 alone, in-process (cluster ``none``, one core), on the demo
-scene read straight from the input store (prep disabled: the synthetic input has no gaps), against the
-floor :data:`FLOORS`; no worker scaling (a shared 2-core CI machine cannot time it).
+scene read straight from the input store (prep disabled: the synthetic input has no gaps), best of two
+runs, against the floor :data:`FLOORS`; no worker scaling (a shared 2-core CI machine cannot time it).
 
 Usage::
 
@@ -138,6 +140,66 @@ def stage2_kernel(run, repeats: int = 3) -> dict:
             "stl_mlr_only_s_per_series": wall_k / n, "stl_mlr_only_cpu_s_per_series": cpu_k / n}
 
 
+def stage2_io(run, repeats: int = 2) -> dict:
+    """Seconds of stage 2's cube traffic alone, one core (best of ``repeats``): no computation.
+
+    Through the product's store layer (:func:`ihs_hpc.io.cube.read_tile` / ``write_tile``, the same layout
+    and codec), every tile's PM2.5 is read from the stage's input and its ``pm25_bl`` written (pass A);
+    then ``pm25_bl`` is read back and ``pm25_bl_mlr`` and ``pm25_bl_tem`` written (pass C). The values
+    written are the stage's own outputs (read from the stage-2 store beforehand, outside the timing), so
+    the bytes encoded and written are those of the stage. The coefficient maps and met baselines
+    (< 1 % of the bytes) are left out. Stage seconds over kernel + I/O seconds is what the stage adds
+    beyond computing and moving its data.
+    """
+    from ihs_hpc.grid import Grid
+    from ihs_hpc.io.cube import create_store, open_store, read_tile, write_tile
+    from ihs_hpc.pipeline.inputs import pm25_store
+    from ihs_hpc.pipeline.run import store_path
+    from ihs_hpc.pipeline.stage2 import stage2_variables
+
+    config = run.config
+    source, stage2 = pm25_store(config), store_path(config, "stage2")
+    grid = Grid.from_dataset(open_store(source))
+    time_axis = open_store(source).time.values
+    cubes = ("pm25_bl", "pm25_bl_mlr", "pm25_bl_tem")
+    specs = {k: v for k, v in stage2_variables(()).items() if k in cubes}
+    tiles = list(grid.tiles(config["grid.tile_size"]))
+    scratch = run.run_dir / "bench_stage2_io.zarr"
+    best = None
+    for _ in range(max(1, int(repeats))):
+        shutil.rmtree(scratch, ignore_errors=True)
+        create_store(scratch, grid, specs, tile_size=config["grid.tile_size"], time=time_axis)
+        wall = cpu = 0.0
+        for passes in ((("pm25",), ("pm25_bl",)), (("pm25_bl",), ("pm25_bl_mlr", "pm25_bl_tem"))):
+            read_vars, write_vars = passes
+            for tile in tiles:
+                outputs = read_tile(stage2, tile, write_vars)  # not timed: the values to write
+                store = source if read_vars == ("pm25",) else scratch
+                w0, c0 = time.perf_counter(), time.process_time()
+                read_tile(store, tile, read_vars)
+                write_tile(scratch, tile, outputs)
+                wall += time.perf_counter() - w0
+                cpu += time.process_time() - c0
+                del outputs
+        if best is None or wall < best["seconds"]:
+            best = {"seconds": wall, "cpu_s": cpu}
+    shutil.rmtree(scratch, ignore_errors=True)
+    return best
+
+
+def io_rows(kernel: dict, io: dict, series: int, timing: dict, workers: int, what: str, name: str) -> list[dict]:
+    """The stage's bare I/O next to its kernel, and the stage's wall (× workers) over kernel + I/O."""
+    k = series * kernel["s_per_series"]
+    return [harness.row(f"{name}_io_share", f"{what}: bare cube I/O / (bare kernel + bare cube I/O), one core",
+                        ours=io["seconds"] / (k + io["seconds"]), unit="%", io_s=io["seconds"],
+                        io_cpu_s=io["cpu_s"], kernel_s=k),
+            harness.row(f"{name}_vs_kernel_plus_io", f"{what}: (bare kernel + bare cube I/O) / (stage wall × "
+                        f"{workers} worker{'s' * (workers > 1)}): what the pipeline adds beyond computing and moving "
+                        "its data", ours=(k + io["seconds"]) / (timing["seconds"] * workers), reference=1.0, unit="%",
+                        higher_is_better=True, reference_name="kernel + I/O, same data, 1 core",
+                        stage_s=timing["seconds"], workers=workers)]
+
+
 def kriging_kernel(store: Path, variable: str, grid, *, holes=None, fill_mask=None, n_sample: int = 12, **kwargs):
     """Seconds per day of the day's kriging (variogram + fill) on ``n_sample`` days spread over the record."""
     import zarr
@@ -193,15 +255,17 @@ def run(quick: bool) -> dict:
         if quick:
             local.run(["stage1"])  # stage 2's default met_fit (background) reads the IHS areas
             local.run(["stage2"])  # warm: operator cache, numba caches, imports
-            timing = timed_stage(local, "stage2")
+            timing = timed_stage(local, "stage2", repeats=2)
             kernel = stage2_kernel(local)
+            io = stage2_io(local)
             series = timing["record"]["pixel_series"]
             rows += efficiency_rows("stage2", series * kernel["s_per_series"], series * kernel["cpu_s_per_series"],
                                     timing, 1, "stage 2 in-process, demo, vs eqs. 2-4 in memory")
             rows += efficiency_rows("stage2", series * kernel["stl_mlr_only_s_per_series"],
                                     series * kernel["stl_mlr_only_cpu_s_per_series"], timing, 1,
                                     "stage 2 in-process, demo, vs STL + MLR kernels alone", name="stage2_vs_stl_mlr")
-            details.update(stage2_kernel=kernel, stage2=timing)
+            rows += io_rows(kernel, io, series, timing, 1, "stage 2 in-process, demo", "stage2")
+            details.update(stage2_kernel=kernel, stage2=timing, stage2_io=io)
             return {"rows": rows, "details": details}
 
         repeats = 2
@@ -218,6 +282,7 @@ def run(quick: bool) -> dict:
 
         # bare kernels on the same data, in memory, one core
         kernel2 = stage2_kernel(local)
+        io2 = stage2_io(local)
         series = stage2_one["record"]["pixel_series"]
         k2, k2_cpu = series * kernel2["s_per_series"], series * kernel2["cpu_s_per_series"]
         rows += efficiency_rows("stage2", k2, k2_cpu, stage2_one, 1, "stage 2, 1 worker, vs eqs. 2-4 in memory",
@@ -227,6 +292,8 @@ def run(quick: bool) -> dict:
         rows += efficiency_rows("stage2", series * kernel2["stl_mlr_only_s_per_series"],
                                 series * kernel2["stl_mlr_only_cpu_s_per_series"], stage2_one, 1,
                                 "stage 2, 1 worker, vs STL + MLR kernels alone", name="stage2_1_worker_vs_stl_mlr")
+        rows += io_rows(kernel2, io2, series, stage2_one, 1, "stage 2, 1 worker", "stage2_1_worker")
+        rows += io_rows(kernel2, io2, series, stage2_two, 2, "stage 2, 2 workers", "stage2_2_workers")[1:]
         rows.append(harness.row("stage2_scaling_1_to_2", "stage 2 wall, 1 worker / 2 workers (target >= 1.6)",
                                 ours=stage2_one["seconds"], reference=stage2_two["seconds"], unit="s",
                                 higher_is_better=True, reference_name="same stage, 2 workers"))
@@ -262,7 +329,7 @@ def run(quick: bool) -> dict:
                                                                max_km=local.config["stage1.max_km"]), 3, warmup=True)
         rows += efficiency_rows("stage1", k1_wall, k1_cpu, stage1, 1, "stage 1 (region growing), in-process")
         details.update(prep=prep, stage1=stage1, stage2_1_worker=stage2_one, stage2_2_workers=stage2_two,
-                       stage3=stage3, stage2_kernel=kernel2, prep_kernel={"iqr_tile_s": iqr_wall, **krig},
+                       stage3=stage3, stage2_kernel=kernel2, stage2_io=io2, prep_kernel={"iqr_tile_s": iqr_wall, **krig},
                        stage3_kernel=krig3, stage1_kernel_s=k1_wall)
         return {"rows": rows, "details": details}
     finally:
