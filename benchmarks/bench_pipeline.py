@@ -10,8 +10,8 @@ bare kernel runs on the same data held in memory, on one core (numba and BLAS at
   the 1 → 2 worker speed-up of the stage is measured too. Next to it, the stage's cube I/O alone
   (:func:`stage2_io`: the same reads and writes through the store layer, no computation), so the table
   shows how much of the gap is moving the data and how much the pipeline adds beyond kernel + I/O;
-* **prep**: the IQR rule on a full tile and the day's kriging (:func:`ihs_hpc.pipeline.daily.fill_days`) on
-  a sample of days, scaled to the whole cube;
+* **prep**: the configured outlier rule (``prep.outliers``) on a full tile and the day's kriging
+  (:func:`ihs_hpc.pipeline.daily.fill_days`) on a sample of days, scaled to the whole cube;
 * **stage 1**: region growing from every source over the DEM;
 * **stage 3** (``stage3.method: kriging``): the kriging of the IHS areas on a sample of days, scaled.
 
@@ -240,7 +240,7 @@ def run(quick: bool) -> dict:
     from ihs_hpc.cluster import get_client
     from ihs_hpc.grid import Grid
     from ihs_hpc.io.cube import open_store, read_tile
-    from ihs_hpc.ops.outliers import iqr_outliers
+    from ihs_hpc.pipeline.prep import outlier_settings, remove_outliers
     from ihs_hpc.pipeline.run import store_path
 
     root = Path(tempfile.mkdtemp(prefix="ihs_bench_pipeline_"))
@@ -301,7 +301,8 @@ def run(quick: bool) -> dict:
         prep_store = store_path(local.config, "prep")
         tile = next(t for t in grid.tiles(64) if t.shape == (64, 64))
         cube = read_tile(local.run_dir / "cubes.zarr", tile, ["pm25"])["pm25"]
-        iqr_wall, iqr_cpu, _ = harness.clock(lambda: iqr_outliers(cube, factor=1.5, axis=0), 3, warmup=True)
+        rules = outlier_settings(local.config)  # the stage's rule (prep.outliers), on a tile with no halo
+        iqr_wall, iqr_cpu, _ = harness.clock(lambda: remove_outliers(cube, **rules), 3, warmup=True)
         krig = kriging_kernel(prep_store, "pm25_clean", grid, model=local.config["prep.kriging_model"],
                               k=local.config["prep.kriging_neighbours"], variogram=local.config["prep.variogram"],
                               variogram_cells=local.config["prep.variogram_cells"])
@@ -309,7 +310,8 @@ def run(quick: bool) -> dict:
         tiles_equiv = grid.size / cube[0].size
         kp = tiles_equiv * iqr_wall + n_days * krig["s_per_day"]
         kp_cpu = tiles_equiv * iqr_cpu + n_days * krig["cpu_s_per_day"]
-        rows += efficiency_rows("prep", kp, kp_cpu, prep, 2, "prep (IQR + daily kriging), 2 workers")
+        rows += efficiency_rows("prep", kp, kp_cpu, prep, 2,
+                                f"prep ({rules['rule']} outlier rule + daily kriging), 2 workers")
 
         holes = open_store(store_path(local.config, "stage1")).ihs_mask.values.astype(bool)
         krig3 = kriging_kernel(store_path(local.config, "stage2"), "pm25_bl_tem", grid, holes=holes, fill_mask=holes,
@@ -329,7 +331,8 @@ def run(quick: bool) -> dict:
                                                                max_km=local.config["stage1.max_km"]), 3, warmup=True)
         rows += efficiency_rows("stage1", k1_wall, k1_cpu, stage1, 1, "stage 1 (region growing), in-process")
         details.update(prep=prep, stage1=stage1, stage2_1_worker=stage2_one, stage2_2_workers=stage2_two,
-                       stage3=stage3, stage2_kernel=kernel2, stage2_io=io2, prep_kernel={"iqr_tile_s": iqr_wall, **krig},
+                       stage3=stage3, stage2_kernel=kernel2, stage2_io=io2,
+                       prep_kernel={"outlier_tile_s": iqr_wall, "outlier_rule": rules["rule"], **krig},
                        stage3_kernel=krig3, stage1_kernel_s=k1_wall)
         return {"rows": rows, "details": details}
     finally:

@@ -105,6 +105,25 @@ def residual_reference(series, factor, window):
     return out
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), length=st.integers(1, 90), half=st.integers(1, 20),
+       nan_share=st.sampled_from([0.0, 0.1, 0.5, 0.95]), ties=st.booleans())
+def test_running_median_equals_pandas_rolling_median(seed, length, half, nan_share, ties):
+    """The sliding sorted window gives pandas' centred rolling median to the bit: NaN gaps (windows
+    with no valid day), tied values, windows longer than the series."""
+    import pandas as pd
+
+    from ihs_hpc.kernels.outliers import running_median
+
+    rng = np.random.default_rng(seed)
+    series = rng.integers(0, 5, length).astype(float) if ties else rng.standard_t(3, length) * 10 + 50
+    series[rng.random(length) < nan_share] = np.nan
+    out = np.empty(length)
+    running_median(series, half, np.empty(2 * half + 1), out)
+    expected = pd.Series(series).rolling(2 * half + 1, center=True, min_periods=1).median().to_numpy()
+    np.testing.assert_array_equal(out, expected)
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), factor=st.sampled_from([0.5, 1.5, 3.0]), window=st.sampled_from([3, 7, 31]))
 def test_residual_rule_matches_pandas_reference(seed, factor, window):

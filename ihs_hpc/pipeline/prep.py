@@ -45,16 +45,35 @@ PM25 = ("ug m-3", "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
 DAILY_TABLE = "prep_daily.csv"
 
 
+def outlier_settings(config: RunConfig) -> dict:
+    """The configured outlier rule as keywords of :func:`remove_outliers`: ``rule`` (``prep.outliers``),
+    ``factor``, ``window`` and ``shared`` (the residual rule's neighbour test; None for ``iqr``)."""
+    rule, window = config["prep.outliers"], int(config["prep.outlier_window"])
+    factor = float(config["prep.residual_factor"] if rule == "residual" else config["prep.iqr_factor"])
+    if rule == "residual" and (window < 3 or window % 2 == 0):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{config.source}: key 'prep.outlier_window' must be an odd integer >= 3, got {window}")
+    shared = config["prep.neighbour_share"] if rule == "residual" else None  # in [0, 1] or None (config.py)
+    return {"rule": rule, "factor": factor, "window": window, "shared": shared}
+
+
+def remove_outliers(pm25: np.ndarray, *, rule: str, factor: float, window: int = 31, shared=None):
+    """The outlier rule on a time-major ``(time, rows, cols)`` block: ``residual``
+    (:func:`~ihs_hpc.ops.outliers.residual_outliers`) or the paper's ``iqr``
+    (:func:`~ihs_hpc.ops.outliers.iqr_outliers`, seed 000 §2.3.1); returns ``(cleaned, removed)``."""
+    if rule == "residual":
+        return residual_outliers(pm25, factor=factor, window=window, axis=0, shared=shared)
+    return iqr_outliers(pm25, factor=factor, axis=0)
+
+
 def iqr_tile(tile, *, cubes, out, factor: float, rule: str = "iqr", window: int = 31, shared=None) -> None:
-    """Outlier removal of one tile's PM2.5 series (``rule``: ``residual`` or the paper's ``iqr``, seed 000 §2.3.1);
-    writes the cleaned cube and counts. With ``shared`` (the residual rule's neighbour test) the tile is read
-    with a one-pixel halo, so every pixel is judged against all its neighbours whatever the tiling."""
+    """Outlier removal of one tile's PM2.5 series (:func:`remove_outliers`); writes the cleaned cube and
+    counts. With ``shared`` (the residual rule's neighbour test) the tile is read with a one-pixel halo, so
+    every pixel is judged against all its neighbours whatever the tiling."""
     shared = shared if rule == "residual" else None
     pm25, inner = _read_tile_with_halo(cubes, tile, halo=0 if shared is None else 1)
-    if rule == "residual":
-        cleaned, removed = residual_outliers(pm25, factor=factor, window=window, axis=0, shared=shared)
-    else:
-        cleaned, removed = iqr_outliers(pm25, factor=factor, axis=0)
+    cleaned, removed = remove_outliers(pm25, rule=rule, factor=factor, window=window, shared=shared)
     pm25, cleaned, removed = pm25[inner], cleaned[inner], removed[inner]
     write_tile(out, tile, {"pm25_clean": cleaned.astype(np.float32),
                            "n_outliers": removed.sum(axis=0).astype(np.int32),
@@ -100,13 +119,8 @@ def run_prep(config: RunConfig, client, echo) -> dict:
     grid = Grid.from_dataset(source)
     n_days = source.sizes["time"]
     tile_size = config["grid.tile_size"]
-    rule, window = config["prep.outliers"], int(config["prep.outlier_window"])
-    factor = float(config["prep.residual_factor"] if rule == "residual" else config["prep.iqr_factor"])
-    if rule == "residual" and (window < 3 or window % 2 == 0):
-        from ..errors import ConfigError
-
-        raise ConfigError(f"{config.source}: key 'prep.outlier_window' must be an odd integer >= 3, got {window}")
-    shared = config["prep.neighbour_share"] if rule == "residual" else None  # in [0, 1] or None (config.py)
+    rules = outlier_settings(config)
+    rule, factor, window, shared = rules["rule"], rules["factor"], rules["window"], rules["shared"]
     rule_text = (f"residual rule: days standing out from both neighbouring days by more than {factor} IQR of the "
                  f"residuals from a {window}-day running median" if rule == "residual"
                  else f"IQR rule (factor {factor}) on the raw series")
