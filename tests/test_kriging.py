@@ -182,6 +182,37 @@ def test_neighbour_search_deterministic_ties():
     np.testing.assert_array_equal(ring_d2, brute_d2)
 
 
+def test_neighbours_on_grid_kept_search_follows_its_inputs():
+    """The kept search (one per block of days) is returned only while the valid pixels, the query
+    pixels, the grid and k are all the same: a sequence of days whose masks change, come back, or ask
+    for another k gets the reference's neighbours every time."""
+    from ihs_hpc.ops.gapfill import neighbours_on_grid
+
+    rng = np.random.default_rng(41)
+    ny, nx = 30, 34
+    lat = 40.0 - 0.01 * np.arange(ny)
+    lon = 116.0 + 0.01 * np.arange(nx)
+    holes = np.zeros((ny, nx), dtype=bool)
+    holes[8:16, 10:20] = True
+    gaps = rng.random((ny, nx)) < 0.1
+    days = [(~holes, holes, 16), (~holes, holes, 16), (~holes & ~gaps, holes | gaps, 16), (~holes, holes, 16),
+            (~holes, holes, 8), (~holes, holes & (np.arange(nx) < 15), 8)]
+    for d, (valid, query, k) in enumerate(days):
+        valid_flat, query_flat = np.flatnonzero(valid), np.flatnonzero(query)
+        rows, cols = np.divmod(valid_flat, nx)
+        qrows, qcols = np.divmod(query_flat, nx)
+        expected = reference_knn(lon[cols], lat[rows], lon[qcols], lat[qrows], k)
+        np.testing.assert_array_equal(neighbours_on_grid(valid_flat, query_flat, lat, lon, k), expected,
+                                      err_msg=f"day {d}")
+    moved = 40.0 - 0.03 * np.arange(ny)  # the same masks and k on a grid with other spacing: searched afresh
+    valid_flat, query_flat = np.flatnonzero(~holes), np.flatnonzero(holes)
+    rows, cols = np.divmod(valid_flat, nx)
+    qrows, qcols = np.divmod(query_flat, nx)
+    neighbours_on_grid(valid_flat, query_flat, lat, lon, 8)
+    np.testing.assert_array_equal(neighbours_on_grid(valid_flat, query_flat, moved, lon, 8),
+                                  reference_knn(lon[cols], moved[rows], lon[qcols], moved[qrows], 8))
+
+
 def smooth_scene(seed, ny=120, nx=140, noise_sd=2.0):
     """Gaussian bumps + sinusoid (truth) observed with pixel noise; 30 % random gaps + a block."""
     rng = np.random.default_rng(seed)
