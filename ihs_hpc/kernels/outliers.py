@@ -148,32 +148,32 @@ def iqr_outliers_2d(data, series_along_rows, factor, cleaned, removed):
 
 
 @numba.njit(cache=True)
-def _insert_sorted(buf, n, v):
-    """Insert ``v`` into the ascending ``buf[:n]`` (after any equal values); returns ``n + 1``."""
+def _lower_bound(buf, n, v):
+    """First position of the ascending ``buf[:n]`` holding a value ``>= v`` (``n`` if none)."""
     lo, hi = 0, n
-    while lo < hi:  # first position holding a value > v
+    while lo < hi:
         mid = (lo + hi) // 2
-        if buf[mid] <= v:
+        if buf[mid] < v:
             lo = mid + 1
         else:
             hi = mid
-    for j in range(n, lo, -1):
+    return lo
+
+
+@numba.njit(cache=True)
+def _insert_sorted(buf, n, v):
+    """Insert ``v`` into the ascending ``buf[:n]``; returns ``n + 1``."""
+    at = _lower_bound(buf, n, v)
+    for j in range(n, at, -1):
         buf[j] = buf[j - 1]
-    buf[lo] = v
+    buf[at] = v
     return n + 1
 
 
 @numba.njit(cache=True)
 def _remove_sorted(buf, n, v):
     """Remove one value equal to ``v`` (present) from the ascending ``buf[:n]``; returns ``n - 1``."""
-    lo, hi = 0, n
-    while lo < hi:  # first position holding a value >= v
-        mid = (lo + hi) // 2
-        if buf[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    for j in range(lo, n - 1):
+    for j in range(_lower_bound(buf, n, v), n - 1):
         buf[j] = buf[j + 1]
     return n - 1
 
@@ -182,14 +182,7 @@ def _remove_sorted(buf, n, v):
 def _replace_sorted(buf, n, old, new):
     """Replace one value equal to ``old`` (present) in the ascending ``buf[:n]`` by ``new``, keeping it
     sorted: only the values between the two positions move."""
-    lo, hi = 0, n
-    while lo < hi:  # first position holding a value >= old
-        mid = (lo + hi) // 2
-        if buf[mid] < old:
-            lo = mid + 1
-        else:
-            hi = mid
-    i = lo
+    i = _lower_bound(buf, n, old)
     while i + 1 < n and buf[i + 1] < new:
         buf[i] = buf[i + 1]
         i += 1
