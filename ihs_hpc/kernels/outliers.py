@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .select import select_kth
+from .select import count_below, select_kth
 
 #: pixels handled together when series run down the columns of a (time, pixel) array
 _BLOCK = 32
@@ -148,22 +148,9 @@ def iqr_outliers_2d(data, series_along_rows, factor, cleaned, removed):
 
 
 @numba.njit(cache=True)
-def _lower_bound(buf, n, v):
-    """First position of the ascending ``buf[:n]`` holding a value ``>= v`` (``n`` if none)."""
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buf[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@numba.njit(cache=True)
 def _insert_sorted(buf, n, v):
     """Insert ``v`` into the ascending ``buf[:n]``; returns ``n + 1``."""
-    at = _lower_bound(buf, n, v)
+    at = count_below(buf, n, v)
     for j in range(n, at, -1):
         buf[j] = buf[j - 1]
     buf[at] = v
@@ -173,7 +160,7 @@ def _insert_sorted(buf, n, v):
 @numba.njit(cache=True)
 def _remove_sorted(buf, n, v):
     """Remove one value equal to ``v`` (present) from the ascending ``buf[:n]``; returns ``n - 1``."""
-    for j in range(_lower_bound(buf, n, v), n - 1):
+    for j in range(count_below(buf, n, v), n - 1):
         buf[j] = buf[j + 1]
     return n - 1
 
@@ -182,7 +169,7 @@ def _remove_sorted(buf, n, v):
 def _replace_sorted(buf, n, old, new):
     """Replace one value equal to ``old`` (present) in the ascending ``buf[:n]`` by ``new``, keeping it
     sorted: only the values between the two positions move."""
-    i = _lower_bound(buf, n, old)
+    i = count_below(buf, n, old)
     while i + 1 < n and buf[i + 1] < new:
         buf[i] = buf[i + 1]
         i += 1

@@ -1,4 +1,4 @@
-"""Quickselect shared by the kernels that need order statistics without a full sort."""
+"""Order statistics shared by the kernels: quickselect without a full sort, binary search in sorted data."""
 import numba
 
 
@@ -37,3 +37,17 @@ def select_kth(a, lo, hi, k):
         else:
             break
     return a[k]
+
+
+@numba.njit(cache=True)
+def count_below(a, n, value):
+    """Number of entries of the ascending ``a[:n]`` below ``value``: the first position holding a value
+    ``>= value`` (``n`` if none), by binary search."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

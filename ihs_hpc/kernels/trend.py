@@ -35,7 +35,7 @@ import math
 import numba
 import numpy as np
 
-from .select import select_kth
+from .select import count_below, select_kth
 
 #: runs sorted by insertion before merging
 _INSERTION_RUN = 16
@@ -54,20 +54,6 @@ def _copy_into(source, target, n):
     """``target[:n] = source[:n]``."""
     for k in range(n):
         target[k] = source[k]
-
-
-@numba.njit(cache=True)
-def _count_below_sorted(sorted_values, value):
-    """Number of entries of ``sorted_values`` below ``value`` (binary search)."""
-    lo = 0
-    hi = sorted_values.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if sorted_values[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,11 +270,11 @@ def _count_slopes_below(t, v, theta, sample, known, work):
     m = v.shape[0]
     n_pairs = m * (m - 1) // 2
     s = sample.shape[0]
-    position = _count_below_sorted(sample, theta)
+    position = count_below(sample, sample.shape[0], theta)
     best = -1
     best_gap = s + 1
     for slot in range(min(n_known[0], _MAX_KNOWN)):
-        gap = abs(_count_below_sorted(sample, known_theta[slot]) - position)
+        gap = abs(count_below(sample, sample.shape[0], known_theta[slot]) - position)
         if gap < best_gap:
             best, best_gap = slot, gap
     log2_m = 1
