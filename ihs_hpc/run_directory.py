@@ -248,6 +248,10 @@ class Run:
     def open(self, stage: str = "stage2", *, chunks="auto"):
         """The store a stage wrote, as a lazy :class:`xarray.Dataset` (CF attributes, dask arrays).
 
+        ``stage2`` also has ``pm25_bl_mlr`` (eq. 3 evaluated), which the store does not keep: derived on
+        read from the coefficient maps and met baselines, one dask task per tile
+        (:func:`ihs_hpc.pipeline.stage2.open_stage2`).
+
         Parameters
         ----------
         stage : str, default "stage2"
@@ -268,6 +272,10 @@ class Run:
         """
         from .io.cube import open_store
 
+        if stage == "stage2":  # with eq. 3 evaluated, derived on read (not stored)
+            from .pipeline.stage2 import open_stage2
+
+            return open_stage2(self.store_path(stage), chunks=chunks)
         return open_store(self.store_path(stage), chunks=chunks)
 
     def export(self, out, **kwargs) -> dict:

@@ -138,6 +138,17 @@ def test_apply_met_block_is_eqs_3_4_with_given_coefficients_on_materialised_regr
         outside = np.setdiff1d(np.arange(ny * nx), columns)
         assert np.isnan(mlr[:, outside]).all() and np.isnan(tem[:, outside]).all()
         assert np.isnan(mlr[:, columns[7]]).all() and np.isnan(tem[:, columns[7]]).all()
+        # one output alone (stage 2 stores eq. 4 alone and derives eq. 3 on read): the same numbers
+        none, tem_only = apply_met_block(bl, rows, index[columns], weight[columns], coef, level, columns,
+                                         keep_level=True, year_of_day=year_of_day, chunk=chunk, fitted=False)
+        mlr_only, nothing = apply_met_block(np.broadcast_to(np.float32(np.nan), bl.shape), rows, index[columns],
+                                            weight[columns], coef, level, columns, year_of_day=year_of_day,
+                                            chunk=chunk, removed=False)
+        assert none is None and nothing is None
+        np.testing.assert_array_equal(tem_only, tem)
+        np.testing.assert_array_equal(mlr_only, mlr)
+    with pytest.raises(ValueError, match="ask for"):
+        apply_met_block(bl, rows, index[columns], weight[columns], coef, level, columns, fitted=False, removed=False)
     mlr, tem = apply_met_block(bl, rows, index[columns], weight[columns], coef, level, columns, keep_level=False,
                                year_of_day=year_of_day)
     np.testing.assert_allclose(tem[:, columns], bl[:, columns] - fitted_ref.T, rtol=1e-6, atol=1e-5)

@@ -87,7 +87,12 @@ class RunOutputs:
             if not path.exists():
                 raise ExportError(f"{path} not found: {what} needs it; run `ihs {stage}` on this run first")
             try:
-                self._open[store] = open_store(path)
+                if store == "stage2":  # with eq. 3 evaluated, derived on read (not stored)
+                    from ..pipeline.stage2 import open_stage2
+
+                    self._open[store] = open_stage2(path)
+                else:
+                    self._open[store] = open_store(path)
             except StoreError as err:
                 raise ExportError(f"{what}: {err}") from None
         return self._open[store]

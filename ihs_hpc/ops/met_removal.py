@@ -201,7 +201,8 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
 
 def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np.ndarray, coef: np.ndarray,
                     level: np.ndarray, columns: np.ndarray, *, keep_level: bool = True,
-                    year_of_day: np.ndarray | None = None, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    year_of_day: np.ndarray | None = None, chunk: int | None = None, fitted: bool = True,
+                    removed: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Eqs. 3–4 with given coefficients for some pixels of a block, time-major in and out.
 
     ``pm25_bl_mlr = a0 + sum_i a_i met_bl_i`` (eq. 3 evaluated, each pixel's regressors interpolated
@@ -213,7 +214,7 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
     Parameters
     ----------
     pm25_bl : ndarray, shape (time, pixels)
-        Baselines of the block (eq. 2), time-major.
+        Baselines of the block (eq. 2), time-major. With ``removed=False`` only its shape is used.
     met_rows, index, weight
         As :func:`remove_met_block`; ``index`` and ``weight`` are ``(len(columns), 4)``, for the listed pixels.
     coef : ndarray, shape (len(columns), k + 1)
@@ -224,10 +225,14 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
         The pixels (columns of ``pm25_bl``) to evaluate.
     keep_level, year_of_day, chunk
         As :func:`remove_met_block`.
+    fitted, removed : bool
+        Return eq. 3 evaluated (``pm25_bl_mlr``), eq. 4 (``pm25_bl_tem``); ``None`` in its place when not
+        asked for, and then never allocated (stage 2 stores ``pm25_bl_tem`` alone: eq. 3 is derived on read
+        from the coefficients, :func:`ihs_hpc.pipeline.stage2.met_explained_tile`, which asks only for it).
 
     Returns
     -------
-    pm25_bl_mlr, pm25_bl_tem : ndarray, shape (time, pixels), float32
+    pm25_bl_mlr, pm25_bl_tem : ndarray, shape (time, pixels), float32, or None
         NaN outside ``columns``.
     """
     from ..kernels.layout import put_met_removed
@@ -247,12 +252,20 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
     year_of_day = _year_index(year_of_day, n_time)
     level = np.ascontiguousarray(level, dtype=np.float64)
     chunk = int(chunk or DEFAULT_CHUNK)
-    out_fit = np.empty((n_time, n_pixels), dtype=np.float32)
-    out_tem = np.empty((n_time, n_pixels), dtype=np.float32)
+    if not (fitted or removed):
+        raise ValueError("apply_met_block: ask for eq. 3 (fitted=True), eq. 4 (removed=True) or both")
     unlisted = np.setdiff1d(np.arange(n_pixels), columns)
-    if unlisted.size:
-        out_fit[:, unlisted] = np.nan
-        out_tem[:, unlisted] = np.nan
+
+    def cube():
+        out = np.empty((n_time, n_pixels), dtype=np.float32)
+        if unlisted.size:
+            out[:, unlisted] = np.nan
+        return out
+
+    # an output not asked for is written into a scratch block of days, reused (never a whole cube)
+    out_fit = cube() if fitted else None
+    out_tem = cube() if removed else None
+    scratch = np.empty((min(DAY_BLOCK, n_time), n_pixels), dtype=np.float32)
     if n == 0:
         return out_fit, out_tem
     # eq. 3 evaluated for the pixels inside one coarse cell (the same corners) at once: S.T @ B.T + a0,
@@ -276,11 +289,16 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
                           columns[members]))
     for t0 in range(0, n_time, DAY_BLOCK):
         days = slice(t0, min(t0 + DAY_BLOCK, n_time))
+        fit_days = out_fit[days] if fitted else scratch[:days.stop - t0]
+        tem_days = out_tem[days] if removed else None
         for series, mixed_t, a0, offset, cell_level, cell_columns in cells:
-            fitted = series[days] @ mixed_t  # (days, members)
-            fitted += a0
-            put_met_removed(pm25_bl[days], fitted, offset, cell_level, year_of_day[days], bool(keep_level),
-                            cell_columns, out_fit[days], out_tem[days])  # eq. 4 and the level kept
+            values = series[days] @ mixed_t  # (days, members)
+            values += a0
+            if removed:
+                put_met_removed(pm25_bl[days], values, offset, cell_level, year_of_day[days], bool(keep_level),
+                                cell_columns, fit_days, tem_days)  # eq. 4 and the level kept
+            else:
+                fit_days[:, cell_columns] = values
     return out_fit, out_tem
 
 

@@ -18,10 +18,11 @@ B. one small 2-D step: the coefficient maps ``a0 … a6`` of the background pixe
    nearest background pixels, the same weights for every coefficient
    (:func:`ihs_hpc.ops.carry.carry_maps`);
 C. per tile (``apply_`` records): eq. 3 evaluated and eq. 4 applied for every pixel with coefficients,
-   own or carried (:func:`ihs_hpc.ops.met_removal.apply_met_block`), written once: ``pm25_bl_mlr`` and
-   ``pm25_bl_tem``. (Pass A does not write them: a tile's IHS-area pixels only get their coefficients in
-   pass B, and a Zarr chunk holds the whole tile, so writing them in A meant reading and rewriting both
-   cubes in C.)
+   own or carried (:func:`ihs_hpc.ops.met_removal.apply_met_block`), ``pm25_bl_tem`` written once.
+   (Pass A does not write it: a tile's IHS-area pixels only get their coefficients in pass B, and a Zarr
+   chunk holds the whole tile, so writing it in A meant reading and rewriting it in C.) Eq. 3 evaluated,
+   ``pm25_bl_mlr``, is not stored: it is the stored coefficients and met baselines, derived on read
+   (:data:`ihs_hpc.pipeline.stage2.MET_EXPLAINED`).
 
 Pass B is repeated before every pass C (it is cheap and deterministic), so a run killed anywhere, or a
 tile whose chunks ``ihs check --verify`` found damaged (all its records are removed), resumes to the
@@ -160,7 +161,7 @@ def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarr
     levels = fields["short_term_level"].reshape(-1, source.size)[:, todo].T
     rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
                                         grid=grid)
-    mlr, tem = apply_met_block(bl.reshape(n_time, -1), rows, index[todo], weight[todo], coef, levels, todo,
-                               keep_level=level["keep_level"], year_of_day=level["year_of_day"])  # eqs. 3 and 4
-    write_tile(out, tile, {"pm25_bl_mlr": mlr.reshape(bl.shape), "pm25_bl_tem": tem.reshape(bl.shape)},
-               record=APPLY_PREFIX + tile.name)
+    _, tem = apply_met_block(bl.reshape(n_time, -1), rows, index[todo], weight[todo], coef, levels, todo,
+                             keep_level=level["keep_level"], year_of_day=level["year_of_day"],
+                             fitted=False)  # eqs. 3 and 4; eq. 3 alone is not stored (stage2.MET_EXPLAINED)
+    write_tile(out, tile, {"pm25_bl_tem": tem.reshape(bl.shape)}, record=APPLY_PREFIX + tile.name)

@@ -22,10 +22,13 @@ seasonal smoother in *cycles* (years), statsmodels' default 7. ``seasonal`` set 
 least as large as the number of years (e.g. 11 for 2012–2021) makes the seasonal component nearly
 the same every year (R's ``s.window = "periodic"`` in the limit).
 
-Writes ``stage2.zarr``: ``met_bl_<var>`` on the met grid; ``pm25_bl``, ``pm25_bl_mlr``, ``pm25_bl_tem``
-cubes; ``coef_a0`` (intercept) … ``coef_a6``, ``r2``, ``met_fit_source`` and
-``met_fit_days`` maps; ``short_term_level`` per year; the
-mode in the root attribute ``met_fit``. Tiles already recorded are skipped.
+Writes ``stage2.zarr``: ``met_bl_<var>`` on the met grid; ``pm25_bl`` and ``pm25_bl_tem`` cubes;
+``coef_a0`` (intercept) … ``coef_a6``, ``r2``, ``met_fit_source`` and ``met_fit_days`` maps;
+``short_term_level`` per year; the mode in the root attribute ``met_fit``. Tiles already recorded are
+skipped. Eq. 3 evaluated, ``pm25_bl_mlr`` (:data:`MET_EXPLAINED`), is not stored: it is ``a0 + sum_i a_i
+met_bl_i`` of the stored maps and met baselines, a third of the stage's cube bytes that nothing downstream
+reads; :func:`open_stage2` (``Run.open("stage2")``, ``ihs export``) derives it per tile on read
+(:func:`met_explained_tile`), lazily.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from ..io.cube import (VarSpec, create_store, cube_spec, is_recorded, map_spec, 
                        publish, read_region, read_tile, write_tile)
 from ..io.chunk_cache import read_region_cached
 from ..ops.interp import bilinear_weights
-from ..ops.met_removal import MetRemovalBlock, remove_met_block, warm
+from ..ops.met_removal import MetRemovalBlock, apply_met_block, remove_met_block, warm
 from ..ops.stl import stl_baseline
 from ..ops.stl_operator import ensure_stl_operator
 from ..ops.timefill import fill_time_gaps
@@ -53,6 +56,10 @@ from .inputs import input_store, pm25_store
 from .met_fit import FIT_NONE, FIT_OWN, SOURCE_MEANING
 
 PM25_UNITS = "ug m-3"
+#: eq. 3 evaluated: derived on read from the coefficient maps and met baselines, not stored (module docstring)
+MET_EXPLAINED = "pm25_bl_mlr"
+MET_EXPLAINED_ATTRS = {"units": PM25_UNITS, "long_name": "PM2.5 baseline explained by meteorological baselines "
+                       "(eq. 3), derived on read from coef_a* and met_bl_*"}
 #: prefix of the records of the met-baseline tasks (:class:`MetTile`)
 MET_PREFIX = "met_"
 
@@ -169,11 +176,12 @@ def tile_met_rows(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.nd
 
 
 def block_outputs(tile, result: MetRemovalBlock) -> dict:
-    """The tile's arrays of a :class:`~ihs_hpc.ops.met_removal.MetRemovalBlock`: cubes (those it holds),
-    coefficient maps, ``r2`` and ``short_term_level``."""
+    """The tile's arrays of a :class:`~ihs_hpc.ops.met_removal.MetRemovalBlock` that the store keeps: the
+    cubes it holds but ``pm25_bl_mlr`` (derived on read, :data:`MET_EXPLAINED`), the coefficient maps,
+    ``r2`` and ``short_term_level``."""
     ny, nx = tile.shape
     n_time = result.pm25_bl.shape[0]
-    blocks = {name: getattr(result, name).reshape(n_time, ny, nx) for name in ("pm25_bl", "pm25_bl_mlr", "pm25_bl_tem")
+    blocks = {name: getattr(result, name).reshape(n_time, ny, nx) for name in ("pm25_bl", "pm25_bl_tem")
               if getattr(result, name) is not None}
     blocks["r2"] = result.r2.reshape(ny, nx)
     blocks["short_term_level"] = result.short_term_level.T.reshape(-1, ny, nx)
@@ -204,7 +212,6 @@ def stage2_variables(met_vars) -> dict:
     """Variable specs of ``stage2.zarr`` for the meteorological variables ``met_vars``."""
     specs = {
         "pm25_bl": cube_spec(PM25_UNITS, "PM2.5 baseline: STL trend + seasonal (eq. 2)"),
-        "pm25_bl_mlr": cube_spec(PM25_UNITS, "PM2.5 baseline explained by meteorological baselines (eq. 3)"),
         "pm25_bl_tem": cube_spec(PM25_UNITS, "PM2.5 baseline with meteorology removed (eq. 4; see keep_level)"),
         "r2": map_spec("1", "coefficient of determination of the regression (eq. 3)"),
         "short_term_level": VarSpec(("year", "lat", "lon"), {
@@ -317,3 +324,59 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
          + (f"; met values filled along time: {met_filled}" if any(met_filled.values()) else ""))
     return {"store": str(final), "met_fit": mode, "met_fit_pixels": fit_counts, "pixel_series": stats["pixels"],
             "series_per_s": round(rate, 1), "fills": {"met_time_filled_values": met_filled}}
+
+
+def met_explained_tile(store: Path, tile: Tile) -> np.ndarray:
+    """Eq. 3 evaluated on one tile of a finished stage-2 store: ``a0 + sum_i a_i met_bl_i``.
+
+    The coefficients are the stored maps (``coef_a0`` …, each pixel's own fit or the one carried to it)
+    and each pixel's regressors the stored met baselines interpolated bilinearly, as stage 2 evaluated
+    them for ``pm25_bl_tem`` (:func:`~ihs_hpc.ops.met_removal.apply_met_block`).
+
+    Returns
+    -------
+    ndarray, shape (time, rows, cols), float32
+        NaN where the pixel has no coefficients (not analysed).
+    """
+    store = Path(store)
+    group = zarr.open_group(store, mode="r")
+    variables = tuple(group.attrs["met_variables"])
+    grid = Grid.from_coords(np.asarray(group["lat"][:]), np.asarray(group["lon"][:]))
+    n_coef = len(variables) + 1
+    maps = read_tile(store, tile, [f"coef_a{k}" for k in range(n_coef)])
+    coef = np.stack([maps[f"coef_a{k}"].ravel() for k in range(n_coef)], axis=1).astype(np.float64)
+    todo = np.flatnonzero(np.isfinite(coef).all(axis=1))
+    n_time = group["time"].shape[0]
+    rows, index, weight = tile_met_rows(tile, out=store, variables=variables, met_lat=np.asarray(group["met_lat"][:]),
+                                        met_lon=np.asarray(group["met_lon"][:]), grid=grid)
+    shape_only = np.broadcast_to(np.float32(np.nan), (n_time, coef.shape[0]))  # removed=False reads no baseline
+    fitted, _ = apply_met_block(shape_only, rows, index[todo], weight[todo], coef[todo], np.zeros((todo.size, 1)),
+                                todo, keep_level=False, removed=False)
+    return fitted.reshape((n_time,) + tile.shape)
+
+
+def with_met_explained(ds, store: Path):
+    """``ds`` (a stage-2 store opened with xarray) with :data:`MET_EXPLAINED` added as a lazy dask variable,
+    one task per tile of the store (:func:`met_explained_tile`).
+
+    A store written before eq. 3 was derived holds it: it is replaced by the derived one, the same numbers,
+    so that a stage begun by that version and finished by this one (whose tiles written since lack it)
+    reads whole."""
+    import dask
+    import dask.array as da
+
+    ds = ds.drop_vars(MET_EXPLAINED, errors="ignore")
+    chunks = zarr.open_group(store, mode="r")["pm25_bl_tem"].chunks
+    grid = Grid.from_dataset(ds)
+    n_time = ds.sizes["time"]
+    tiles = grid.tiles(tuple(chunks[-2:]))
+    rows = sorted({t.rows.start for t in tiles})
+    blocks = [[da.from_delayed(dask.delayed(met_explained_tile, pure=True)(Path(store), t), (n_time,) + t.shape,
+                               dtype=np.float32) for t in tiles if t.rows.start == r] for r in rows]
+    return ds.assign({MET_EXPLAINED: (("time", "lat", "lon"), da.block(blocks), dict(MET_EXPLAINED_ATTRS))})
+
+
+def open_stage2(path: Path, *, chunks="auto"):
+    """A finished stage-2 store as a lazy :class:`xarray.Dataset` (:func:`ihs_hpc.io.cube.open_store`),
+    with eq. 3 evaluated, :data:`MET_EXPLAINED`, derived on read."""
+    return with_met_explained(open_store(path, chunks=chunks), Path(path))
