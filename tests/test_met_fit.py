@@ -14,6 +14,7 @@ import pytest
 import xarray as xr
 from scipy.interpolate import RegularGridInterpolator
 
+from ihs_hpc import Run
 from ihs_hpc.ops.carry import carry_maps
 from ihs_hpc.ops.mlr import apply_met, remove_met
 from ihs_hpc.pipeline.met_fit import FIT_CARRIED, FIT_IDLE, FIT_OWN, idle_days
@@ -57,7 +58,7 @@ def _regressors(stage2, scene):
 
 
 def test_background_pixels_fit_their_own_series_and_ihs_pixels_get_carried_coefficients(background_run, tiny_scene):
-    s2 = open_stage2(background_run / "stage2.zarr")  # pm25_bl_mlr: eq. 3 derived on read from the maps
+    s2 = Run(background_run.parent / "bg.yaml").open("stage2")  # pm25_bl_mlr: eq. 3 derived on read from the maps
     s1 = xr.open_zarr(background_run / "stage1.zarr")
     scene = xr.open_zarr(tiny_scene)
     assert s2.attrs["met_fit"] == "background"
