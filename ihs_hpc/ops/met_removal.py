@@ -262,10 +262,10 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
             out[:, unlisted] = np.nan
         return out
 
-    # an output not asked for is written into a scratch block of days, reused (never a whole cube)
     out_fit = cube() if fitted else None
     out_tem = cube() if removed else None
-    scratch = np.empty((min(DAY_BLOCK, n_time), n_pixels), dtype=np.float32)
+    # eq. 3 not asked for with eq. 4: written into one block of days, reused (never a whole cube)
+    scratch = None if fitted else np.empty((min(DAY_BLOCK, n_time), n_pixels), dtype=np.float32)
     if n == 0:
         return out_fit, out_tem
     # eq. 3 evaluated for the pixels inside one coarse cell (the same corners) at once: S.T @ B.T + a0,
