@@ -144,6 +144,8 @@ def create_store(
     import dask.array as da
     import xarray as xr
 
+    from .local_store import PiecewiseLocalStore
+
     path = Path(path)
     if path.exists():
         if overwrite:
@@ -193,7 +195,7 @@ def create_store(
     root_attrs = {"Conventions": "CF-1.10", "ihs_tile_size": int(tile_size), COMPLETE_ATTR: False}
     root_attrs.update(attrs or {})
     ds.attrs.update(root_attrs)
-    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, encoding=encoding, consolidated=False)
+    ds.to_zarr(PiecewiseLocalStore(path), mode="w", compute=False, zarr_format=3, encoding=encoding, consolidated=False)
     (path / TILE_RECORD_DIR).mkdir(exist_ok=True)
     return path
 
@@ -208,10 +210,10 @@ def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarra
     ingest's pass 2 uses this for the seven meteorological variables).
     Tiles of the meteorology grid pass ``record="met_" + tile.name`` so their records stay apart.
     """
-    import zarr
+    from .local_store import writable_group
 
     path = Path(path)
-    group = zarr.open_group(path, mode="r+")
+    group = writable_group(path)
     ny, nx = tile.shape
     for name in data:
         if name not in group:
@@ -257,9 +259,9 @@ def is_recorded(path: str | os.PathLike, tile: Tile, prefix: str = "") -> bool:
 
 def write_array(path: str | os.PathLike, name: str, data: np.ndarray, region: tuple | None = None) -> None:
     """Write a whole (small) variable, or ``region`` of it, outside the tile bookkeeping."""
-    import zarr
+    from .local_store import writable_group
 
-    array = zarr.open_group(Path(path), mode="r+")[name]
+    array = writable_group(path)[name]
     array[region if region is not None else ...] = np.asarray(data).astype(array.dtype, copy=False)
 
 

@@ -361,9 +361,9 @@ def ingest(config: Mapping, out_path, *, grid: Grid | None = None, tile_size: in
                 echo(f"  implausible {var}: {e['values']} value(s) in {e['files']} file(s) outside {e['range'][0]:g}.."
                      f"{e['range'][1]:g} {e['units']} set to missing (first {e['first_file']}, e.g. {e['example']:g})")
     # 4. provenance, completion, publication
-    import zarr
+    from .local_store import writable_group
 
-    group = zarr.open_group(partial, mode="r+")
+    group = writable_group(partial)
     for name, text in met.source_units().items():
         group[name].attrs.update({"ihs_source_units": text})
     group["dem"].attrs.update({"ihs_resampling": dem_info["resampling"], "ihs_source_res_deg": dem_info["source_res_deg"]})

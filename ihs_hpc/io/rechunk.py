@@ -19,6 +19,7 @@ import numpy as np
 from ..grid import Grid
 from .cube import pending_tiles, write_tile
 from .errors import IngestError, IngestWarning
+from .local_store import writable_group
 
 DEFAULT_MEMORY_MB = 1024
 SCRATCH_COMPRESSOR = {"cname": "lz4", "clevel": 1, "shuffle": "shuffle"}
@@ -174,7 +175,7 @@ def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, rec
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(done_dir, ignore_errors=True)
         done_dir.mkdir(parents=True)
-        group = zarr.open_group(scratch, mode="w", zarr_format=3)
+        group = writable_group(scratch, mode="w", zarr_format=3)
         compressor = zarr.codecs.BloscCodec(**SCRATCH_COMPRESSOR)
         ty = min(tile_size, grid.ny)
         tx = min(tile_size, grid.nx)
@@ -182,7 +183,7 @@ def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, rec
             group.create_array(name, shape=(n, grid.ny, grid.nx), chunks=(batch, ty, tx), dtype="float32",
                                fill_value=np.nan, compressors=compressor)
         meta_file.write_text(json.dumps(meta))
-    group = zarr.open_group(scratch, mode="r+", zarr_format=3)
+    group = writable_group(scratch, zarr_format=3)
     arrays = {name: group[name] for name in names}
 
     # pass 1: days in batches -> scratch (batch, tile, tile) chunks

@@ -34,6 +34,7 @@ import zarr
 
 from ..grid import Grid
 from ..io.cube import is_recorded, pending_tiles, read_region, read_tile, record_done, write_tile
+from ..io.local_store import writable_group
 from ..ops.gapfill import VariogramFitError, fill_gaps
 from ..ops.variogram import fit_variogram_fast, fit_variogram_local
 from .executor import map_tiles
@@ -181,10 +182,10 @@ def _days_group(scratch: Path, shape, tile: int, block: int, count_missing: bool
     path = Path(scratch) / DAYS_STORE
     layout = {"shape": list(shape), "tile": tile, "block": block, "count_missing": count_missing}
     if path.is_dir():
-        group = zarr.open_group(path, mode="r+")
+        group = writable_group(path)
         if group.attrs.get("layout") == layout:
             return group
-    group = zarr.open_group(path, mode="w", zarr_format=3)
+    group = writable_group(path, mode="w", zarr_format=3)
     compressor = zarr.codecs.BloscCodec(**SCRATCH_COMPRESSOR)
     n_days, ny, nx = shape
     chunks = (block, min(tile, ny), min(tile, nx))
@@ -201,7 +202,7 @@ def _days_group(scratch: Path, shape, tile: int, block: int, count_missing: bool
 def copy_tile_day_major(tile, *, store: Path, variable: str, days: Path, original=None, tile_size: int) -> None:
     """Step 1 of :func:`krige_cube` for one tile: its series into the day-major copy (and, with
     ``original=(store, variable)``, the tile's count of values missing there per day)."""
-    group = zarr.open_group(days, mode="r+")
+    group = writable_group(days)
     block = read_tile(store, tile, [variable])[variable]
     group[SOURCE][:, tile.rows, tile.cols] = block.astype(np.float32, copy=False)
     if original is not None:
@@ -226,7 +227,7 @@ def fill_block_day_major(block: DayBlock, *, days: Path, lat, lon, stage_store: 
     """Step 2 of :func:`krige_cube` for one block: read it from the copy, krige every day (:func:`fill_days`),
     write the kriged values (NaN elsewhere), then save the per-day figures (the block's completion record)
     and record the block in ``stage_store`` (``kriging_<block>``, with a count of writes)."""
-    group = zarr.open_group(days, mode="r+")
+    group = writable_group(days)
     span = slice(block.start, block.stop)
     data = read_region(group[SOURCE], (span,), store=days, name=SOURCE, where=f"days {block.start}..{block.stop - 1}")
     filled = np.empty(data.shape, dtype=np.float32)

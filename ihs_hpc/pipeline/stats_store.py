@@ -18,6 +18,7 @@ import numpy as np
 
 from ..grid import Grid, Tile
 from ..io.cube import create_store, map_spec, mark_complete, open_store, read_tile, write_tile
+from ..io.local_store import PiecewiseLocalStore
 from ..stats.aggregate import GroupLayout, block_sums, means_from_sums, tile_membership
 from ..stats.group_tests import pixel_trends
 
@@ -188,7 +189,7 @@ def write_sums(path: Path, sums: dict, time, layout: GroupLayout, group_names, e
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
-        ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
+        ds.to_zarr(PiecewiseLocalStore(path), mode="w", zarr_format=3, consolidated=False)
     mark_complete(path)
 
 
