@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 import xarray as xr
 
 from ihs_hpc.grid import Grid
@@ -156,3 +157,34 @@ def test_writer_killed_mid_run_then_rerun_gives_identical_store(tmp_path):
         if chunk.is_file():
             twin = crashed / chunk.relative_to(clean)
             assert twin.read_bytes() == chunk.read_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 2000), tile=st.integers(1, 300))
+def test_even_chunk_is_the_fewest_equal_chunks_of_at_most_a_tile(n, tile):
+    from ihs_hpc.io.cube import even_chunk
+
+    c = even_chunk(n, tile)
+    count = -(-n // c)
+    assert 1 <= c <= tile
+    assert count == -(-n // tile)  # as few chunks as tiles of the full size would need
+    assert n - (count - 1) * c <= c and n - (count - 1) * c > 0  # the last one no larger, none empty
+
+
+def test_met_cubes_are_chunked_evenly_and_their_tiles_are_the_chunks(tmp_path):
+    """A 66-cell met axis in chunks of 33 (not 64 + a 2-cell chunk stored 64 wide), and the met tiles a
+    writer uses are exactly the store's chunks."""
+    import zarr
+
+    from ihs_hpc.io.cube import store_tiles
+
+    met = Grid(36.0, 42.6, 114.0, 120.3, 0.1)  # 66 x 63 cells
+    path = create_store(tmp_path / "m.zarr", GRID, {"t2m": met_spec("K", "2 m temperature")}, tile_size=64,
+                        time=TIME, met_grid=met)
+    assert zarr.open_group(path, mode="r")["t2m"].chunks == (len(TIME), 33, 63)
+    tiles = store_tiles(path, met, "t2m")
+    assert [(t.rows.start, t.rows.stop, t.cols.start, t.cols.stop) for t in tiles] == [(0, 33, 0, 63), (33, 66, 0, 63)]
+    for tile in tiles:
+        write_tile(path, tile, {"t2m": tile_values(tile)}, record="met_" + tile.name)
+    expected = np.concatenate([tile_values(t) for t in tiles], axis=1)
+    np.testing.assert_array_equal(zarr.open_group(path, mode="r")["t2m"][:], expected)

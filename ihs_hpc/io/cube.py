@@ -6,6 +6,8 @@ Layout of every store written by ihs_hpc (readable by plain ``xarray.open_zarr``
   grid-mapping variable;
 * cubes ``(time, lat, lon)`` float32, chunked ``(all days, tile, tile)`` — a pixel's whole series is
   contiguous, and one tile is exactly one chunk file per variable (Blosc LZ4 with byte shuffle);
+  cubes on the met grid ``(time, met_lat, met_lon)`` likewise, in chunks of at most ``tile`` cells of equal
+  size (:func:`even_chunk`; their tiles are the store's chunks, :func:`store_tiles`);
 * maps ``(lat, lon)`` chunked ``(tile, tile)``; small tables (per IHS, per year) unchunked;
 * ``_ihs_tiles/<tile>`` completion records, written after every variable of a tile is on disk, so a
   rerun skips finished tiles; Zarr's ``LocalStore`` writes each chunk file through a temporary file and
@@ -100,6 +102,26 @@ def _fill_value(dtype: np.dtype):
     raise TypeError(f"unsupported store dtype {dtype}")
 
 
+def even_chunk(n: int, tile_size: int) -> int:
+    """Chunk edge of a met-grid axis of ``n`` cells: the fewest chunks of at most ``tile_size`` cells, of
+    equal size (the last one no larger). A met grid is small (the demo's 15 × 18 cells, BTH's 66 × 63):
+    chunked by ``tile_size`` itself, a ten-year chunk of 64 × 64 cells holds 15 × 18 of data and is
+    encoded, written and decoded whole (60 MB for 4 MB), or a 66-cell axis gets a second chunk of 2."""
+    n, tile_size = int(n), int(tile_size)
+    if n <= 0:
+        return max(tile_size, 1)
+    return -(-n // -(-n // tile_size))
+
+
+def store_tiles(path: str | os.PathLike, grid: Grid, name: str) -> list[Tile]:
+    """The tiles of ``grid`` that are the chunks of variable ``name`` of the store at ``path`` (its last two
+    axes): one write per chunk, whatever chunking the store was created with."""
+    import zarr
+
+    chunks = zarr.open_group(Path(path), mode="r")[name].chunks
+    return grid.tiles(tuple(int(c) for c in chunks[-2:]))
+
+
 def create_store(
     path: str | os.PathLike,
     grid: Grid,
@@ -124,7 +146,8 @@ def create_store(
     variables : mapping of name to VarSpec
         Tiled variables to allocate (filled with the fill value until written).
     tile_size : int
-        Chunk edge in cells (chunks are ``(time=all, tile_size, tile_size)``).
+        Chunk edge in cells (chunks are ``(time=all, tile_size, tile_size)``; on the met grid at most that,
+        :func:`even_chunk`).
     time : array-like of datetime64, optional
         Daily time axis; required when any variable has a ``time`` dim.
     met_grid : Grid, optional
@@ -177,7 +200,8 @@ def create_store(
             if dim not in sizes or sizes[dim] is None:
                 raise StoreError(f"variable {name!r} has dim {dim!r} but the store has no such axis")
             shape.append(sizes[dim])
-            chunks.append(tile_size if dim in ("lat", "lon", "met_lat", "met_lon") else sizes[dim])
+            chunks.append(tile_size if dim in ("lat", "lon") else
+                          even_chunk(sizes[dim], tile_size) if dim in ("met_lat", "met_lon") else sizes[dim])
         dtype = np.dtype(spec.dtype)
         fill = _fill_value(dtype)
         data = da.full(tuple(shape), fill, dtype=dtype, chunks=tuple(chunks))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grid import Grid
-from .cube import pending_tiles, write_tile
+from .cube import pending_tiles, store_tiles, write_tile
 from .errors import IngestError, IngestWarning
 from .local_store import writable_group
 
@@ -157,7 +157,7 @@ def write_daily_cube(store, source, grid: Grid, *, tile_size: int, work_dir, rec
 
     store, work_dir = Path(store), Path(work_dir)
     bar = Progress(progress).bar
-    tiles = grid.tiles(tile_size)
+    tiles = store_tiles(store, grid, next(iter(source.variables)))  # the store's chunks (met grid: io.cube.even_chunk)
     todo = pending_tiles(store, tiles, prefix=record_prefix)
     n = len(source.days)
     names = list(source.variables)

@@ -44,7 +44,7 @@ from ..config import RunConfig
 from ..grid import Grid, Tile
 from ..errors import StoreError
 from ..io.cube import (VarSpec, create_store, cube_spec, is_recorded, map_spec, mark_complete, met_spec, open_store, pending_tiles,
-                       publish, read_region, read_tile, write_tile)
+                       publish, read_region, read_tile, store_tiles, write_tile)
 from ..io.chunk_cache import read_region_cached
 from ..ops.interp import bilinear_weights
 from ..ops.met_removal import MetRemovalBlock, apply_met_block, remove_met_block, warm
@@ -271,8 +271,8 @@ def run_stage2(config: RunConfig, client, echo) -> dict:
         ensure_stl_operator(n_time, **settings)
     warming = warm_workers(client, partial(warm, n_time, settings, len(variables)))
 
-    met_tasks = pending_tiles(out, [MetTile(tile, var) for tile in met_grid.tiles(tile_size) for var in variables],
-                              prefix=MET_PREFIX)
+    met_tiles = store_tiles(out, met_grid, f"met_bl_{variables[0]}")
+    met_tasks = pending_tiles(out, [MetTile(tile, var) for tile in met_tiles for var in variables], prefix=MET_PREFIX)
     met_stats = map_tiles(partial(met_baseline_tile, cubes=cubes, out=out, settings=settings), met_tasks, client,
                           desc="stage2 met baselines", done=partial(is_recorded, out, prefix=MET_PREFIX))
     # the level of R kept in pm25_bl_tem (ihs_hpc.ops.met_removal): per year or over the record

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..io.cube import (StoreError, VarSpec, create_store, cube_spec, finished_tiles, is_complete, map_spec,
-                       mark_complete, met_spec, write_array, write_tile)
+                       mark_complete, met_spec, store_tiles, write_array, write_tile)
 from .cities import settlement_density
 from .meteorology import MET_VARIABLES
 from .pm25 import compute_tile, missing_mask, year_sums
@@ -242,7 +242,7 @@ def write_scene(scene: Scene, path, *, tile_size: int | None = None, progress=Fa
     write_array(path, "ihs_area_true", scene.areas.count)
 
     done = finished_tiles(path)
-    met_tiles = met_grid.tiles(tile_size)
+    met_tiles = store_tiles(path, met_grid, next(iter(MET_VARIABLES)))
     tiles = grid.tiles(tile_size)
     bar = _Progress(progress, len(tiles), f"synth {scene.preset.name}")
     for tile in met_tiles:
