@@ -55,13 +55,22 @@ def _unless_done(func: Callable, done: Callable | None, desc: str, tile):
     return func(tile)
 
 
+def largest_first(tiles: Sequence[Tile]) -> list[Tile]:
+    """``tiles`` by decreasing cell count, in their order among equals: submitted so (Dask runs tasks in the
+    order they come), the edge tiles — the small ones — run last and fill the gaps the large ones leave,
+    instead of a large tile starting last on one worker while the others idle (longest processing time
+    first). Measured on the demo's stage 2 with 2 workers, whose tiles alternate 64 × 64, 64 × 64, 64 × 32."""
+    return sorted(tiles, key=lambda tile: -int(tile.shape[0]) * int(tile.shape[1]))
+
+
 def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None, *, desc: str = "tiles",
               unit: str = "tile", disable_progress=None, retries: int = 1, done: Callable | None = None,
               on_result: Callable | None = None) -> dict:
     """Apply ``func`` to every tile; return timing figures.
 
     With a client, tiles are submitted as one task each (``pure=False``; the store's completion
-    records, not Dask's cache, decide what is redone) and gathered as they finish. Without a client
+    records, not Dask's cache, decide what is redone), largest first (:func:`largest_first`), and gathered
+    as they finish. Without a client
     they run here in order. ``done(tile)``, a picklable predicate (e.g. ``partial(is_recorded, store)``),
     is checked by each task before it computes. ``on_result(tile, value)``, when given, receives each
     finished tile's return value here in the caller (in completion order with a client), so results can be
@@ -106,7 +115,7 @@ def map_tiles(func: Callable[[Tile], object], tiles: Sequence[Tile], client=None
             from distributed import as_completed
 
             futures = {client.submit(func, tile, pure=False, retries=retries,
-                                     key=f"{desc}-{tile.name}-{time.time_ns()}"): tile for tile in tiles}
+                                     key=f"{desc}-{tile.name}-{time.time_ns()}"): tile for tile in largest_first(tiles)}
             for future in as_completed(futures):
                 tile = futures[future]
                 try:

@@ -20,7 +20,9 @@ B. one small 2-D step: the coefficient maps ``a0 … a6`` of the background pixe
 C. per tile (``apply_`` records): eq. 3 evaluated and eq. 4 applied for every pixel with coefficients,
    own or carried (:func:`ihs_hpc.ops.met_removal.apply_met_block`), ``pm25_bl_tem`` written once.
    (Pass A does not write it: a tile's IHS-area pixels only get their coefficients in pass B, and a Zarr
-   chunk holds the whole tile, so writing it in A meant reading and rewriting it in C.) Eq. 3 evaluated,
+   chunk holds the whole tile, so writing it in A meant reading and rewriting it in C.) A tile none of whose
+   pixels is carried is finished in pass A instead, with the same function on the same values
+   (:func:`met_removed_tile`), and pass C skips it: on BTH most tiles hold no IHS area. Eq. 3 evaluated,
    ``pm25_bl_mlr``, is not stored: it is the stored coefficients and met baselines, derived on read
    (:data:`ihs_hpc.pipeline.stage2.MET_EXPLAINED`).
 
@@ -118,7 +120,13 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     blocks = block_outputs(tile, result)
     blocks["met_fit_source"] = source.reshape(tile.shape)
     blocks["met_fit_days"] = days.reshape(tile.shape)
+    complete = not (source == FIT_CARRIED).any()
+    if complete and analysed.any():  # no pixel waits for pass B: pass C's work done here, the baseline in memory
+        blocks["pm25_bl_tem"] = met_removed_tile(tile, result.pm25_bl, source, coef, result.short_term_level,
+                                                 rows, index, weight, level)
     write_tile(out, tile, blocks)
+    if complete:
+        write_tile(out, tile, {}, record=APPLY_PREFIX + tile.name)
 
 
 def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> dict:
@@ -141,27 +149,46 @@ def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> d
     return counts
 
 
+def met_removed_tile(tile, bl: np.ndarray, source: np.ndarray, coef: np.ndarray, short_term_level: np.ndarray,
+                     met_rows: np.ndarray, index: np.ndarray, weight: np.ndarray, level: dict) -> np.ndarray:
+    """Eqs. 3–4 on one tile for every pixel with coefficients (own, idle-day or carried), ``pm25_bl_tem``
+    as ``(time, rows, cols)`` float32, NaN elsewhere.
+
+    ``bl`` is the tile's ``pm25_bl`` ``(time, pixels)``; ``source`` its ``met_fit_source``, ``coef``
+    ``(pixels, k + 1)`` its coefficient maps and ``short_term_level`` ``(pixels, years)``, all flattened
+    row-major; ``met_rows``, ``index``, ``weight`` from :func:`~ihs_hpc.pipeline.stage2.tile_met_rows`;
+    ``level`` as pass A's. Pass C calls it with what it reads back from the store, pass A (a tile none of
+    whose pixels is carried) with the same values still in memory, so both give the same array.
+    """
+    todo = np.flatnonzero(np.isin(source, (FIT_OWN, FIT_IDLE, FIT_CARRIED)))
+    n_time = bl.shape[0]
+    if todo.size == 0:
+        return np.full((n_time,) + tile.shape, np.nan, dtype=np.float32)
+    _, tem = apply_met_block(bl.reshape(n_time, -1), met_rows, index[todo], weight[todo],
+                             np.asarray(coef, dtype=np.float64)[todo], short_term_level[todo], todo,
+                             keep_level=level["keep_level"], year_of_day=level["year_of_day"],
+                             fitted=False)  # eqs. 3 and 4; eq. 3 alone is not stored (stage2.MET_EXPLAINED)
+    return tem.reshape((n_time,) + tile.shape)
+
+
 def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarray, met_lon: np.ndarray, grid: Grid,
                level: dict) -> None:
     """Pass C for one tile: eqs. 3–4 for every pixel with coefficients (its own whole-series or idle-day fit,
-    or carried); ``level`` as pass A's (:func:`~ihs_hpc.ops.met_removal.remove_met_block` keywords)."""
+    or carried); ``level`` as pass A's (:func:`~ihs_hpc.ops.met_removal.remove_met_block` keywords).
+    A tile none of whose pixels is carried was finished by pass A (:func:`fit_tile`)."""
     from .stage2 import tile_met_rows
 
     n_coef = len(variables) + 1
     fields = read_tile(out, tile, ["met_fit_source", "short_term_level", "pm25_bl"]
                        + [f"coef_a{k}" for k in range(n_coef)])
     source = fields["met_fit_source"].ravel()
-    todo = np.flatnonzero(np.isin(source, (FIT_OWN, FIT_IDLE, FIT_CARRIED)))
-    if todo.size == 0:  # nothing analysed: the cubes keep their fill value (NaN)
+    if not np.isin(source, (FIT_OWN, FIT_IDLE, FIT_CARRIED)).any():  # nothing analysed: the cube keeps NaN
         write_tile(out, tile, {}, record=APPLY_PREFIX + tile.name)
         return
     bl = fields["pm25_bl"]
-    n_time = bl.shape[0]
-    coef = np.stack([fields[f"coef_a{k}"].ravel()[todo] for k in range(n_coef)], axis=1).astype(np.float64)
-    levels = fields["short_term_level"].reshape(-1, source.size)[:, todo].T
+    coef = np.stack([fields[f"coef_a{k}"].ravel() for k in range(n_coef)], axis=1).astype(np.float64)
+    levels = fields["short_term_level"].reshape(-1, source.size).T
     rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
                                         grid=grid)
-    _, tem = apply_met_block(bl.reshape(n_time, -1), rows, index[todo], weight[todo], coef, levels, todo,
-                             keep_level=level["keep_level"], year_of_day=level["year_of_day"],
-                             fitted=False)  # eqs. 3 and 4; eq. 3 alone is not stored (stage2.MET_EXPLAINED)
-    write_tile(out, tile, {"pm25_bl_tem": tem.reshape(bl.shape)}, record=APPLY_PREFIX + tile.name)
+    tem = met_removed_tile(tile, bl.reshape(bl.shape[0], -1), source, coef, levels, rows, index, weight, level)
+    write_tile(out, tile, {"pm25_bl_tem": tem}, record=APPLY_PREFIX + tile.name)
