@@ -188,3 +188,21 @@ def test_met_cubes_are_chunked_evenly_and_their_tiles_are_the_chunks(tmp_path):
         write_tile(path, tile, {"t2m": tile_values(tile)}, record="met_" + tile.name)
     expected = np.concatenate([tile_values(t) for t in tiles], axis=1)
     np.testing.assert_array_equal(zarr.open_group(path, mode="r")["t2m"][:], expected)
+
+
+def test_tiled_variables_read_back_through_xarray_with_their_fill_values(tmp_path):
+    """create_store writes the tiled variables' metadata itself (no dask graph): xarray still decodes the
+    never-written chunks as the fill value (NaN for floats, -1 for signed ints) with the CF attributes."""
+    path = create_store(tmp_path / "f.zarr", GRID, {"pm25": cube_spec("ug m-3", "PM2.5"),
+                                                     "source": map_spec("1", "where from", dtype="int8"),
+                                                     "coef": map_spec("ug m-3", "intercept", dtype="float64")},
+                        tile_size=16, time=TIME)
+    tile = GRID.tiles(16)[0]
+    write_tile(path, tile, {"pm25": tile_values(tile), "source": np.ones(tile.shape, dtype=np.int8)})
+    ds = xr.open_zarr(path, consolidated=False)
+    assert ds.pm25.attrs["units"] == "ug m-3" and ds.pm25.attrs["grid_mapping"] == "crs"
+    assert ds.pm25.dims == ("time", "lat", "lon") and ds.pm25.dtype == np.float32
+    np.testing.assert_array_equal(ds.pm25.values[:, tile.rows, tile.cols], tile_values(tile))
+    assert np.isnan(ds.pm25.values[:, 16:, :]).all() and np.isnan(ds.coef.values).all()
+    assert ds.source.dtype == np.int8 and (ds.source.values[16:, :] == -1).all()
+    assert (ds.source.values[tile.rows, tile.cols] == 1).all()

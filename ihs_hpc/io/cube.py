@@ -17,6 +17,7 @@ Layout of every store written by ihs_hpc (readable by plain ``xarray.open_zarr``
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -164,10 +165,7 @@ def create_store(
         Replace an existing store. Without it, an existing *complete* store is an error and an
         incomplete one is reused as is (so a rerun resumes).
     """
-    import dask.array as da
-    import xarray as xr
-
-    from .local_store import PiecewiseLocalStore
+    from .local_store import PiecewiseLocalStore, writable_group
 
     path = Path(path)
     if path.exists():
@@ -193,7 +191,7 @@ def create_store(
         )
         ds.attrs["ihs_met_grid"] = [met_grid.south, met_grid.north, met_grid.west, met_grid.east, met_grid.res]
         sizes.update(met_lat=met_grid.ny, met_lon=met_grid.nx)
-    encoding = {}
+    tiled = {}
     for name, spec in variables.items():
         shape, chunks = [], []
         for dim in spec.dims:
@@ -202,14 +200,7 @@ def create_store(
             shape.append(sizes[dim])
             chunks.append(tile_size if dim in ("lat", "lon") else
                           even_chunk(sizes[dim], tile_size) if dim in ("met_lat", "met_lon") else sizes[dim])
-        dtype = np.dtype(spec.dtype)
-        fill = _fill_value(dtype)
-        data = da.full(tuple(shape), fill, dtype=dtype, chunks=tuple(chunks))
-        var_attrs = dict(spec.attrs)
-        if "lat" in spec.dims or "met_lat" in spec.dims:
-            var_attrs["grid_mapping"] = GRID_MAPPING_NAME
-        ds[name] = xr.DataArray(data, dims=spec.dims, attrs=var_attrs)
-        encoding[name] = {"chunks": tuple(chunks), "fill_value": fill, "compressors": _chunk_compressors()}
+        tiled[name] = (spec, tuple(shape), tuple(chunks))
     if static is not None:
         for name, var in static.data_vars.items():
             ds[name] = var
@@ -219,7 +210,20 @@ def create_store(
     root_attrs = {"Conventions": "CF-1.10", "ihs_tile_size": int(tile_size), COMPLETE_ATTR: False}
     root_attrs.update(attrs or {})
     ds.attrs.update(root_attrs)
-    ds.to_zarr(PiecewiseLocalStore(path), mode="w", compute=False, zarr_format=3, encoding=encoding, consolidated=False)
+    ds.to_zarr(PiecewiseLocalStore(path), mode="w", zarr_format=3, consolidated=False)  # coordinates, static
+    # the tiled variables: metadata only (chunks are written tile by tile), as xarray would describe them
+    # (CF attributes, dimension names, a float's _FillValue) but without a dask graph of every chunk
+    group = writable_group(path)
+    for name, (spec, shape, chunks) in tiled.items():
+        dtype = np.dtype(spec.dtype)
+        fill = _fill_value(dtype)
+        var_attrs = dict(spec.attrs)
+        if "lat" in spec.dims or "met_lat" in spec.dims:
+            var_attrs["grid_mapping"] = GRID_MAPPING_NAME
+        if dtype.kind == "f":
+            var_attrs["_FillValue"] = base64.standard_b64encode(np.float64(fill).astype("<f8").tobytes()).decode()
+        group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
+                           compressors=_chunk_compressors(), dimension_names=spec.dims, attributes=var_attrs)
     (path / TILE_RECORD_DIR).mkdir(exist_ok=True)
     return path
 
