@@ -89,6 +89,13 @@ def test_remove_met_block_equals_whole_tile_with_einsum_regressors():
     assert np.isnan(part.coef[~fit_mask]).all() and np.isnan(part.r2[~fit_mask]).all()
     with pytest.raises(ValueError, match="fit must be"):
         remove_met_block(series, [fields[0].reshape(n_time, -1).T], index, weight, fit=fit_mask[:-1], **settings)
+    # `analysed` given by the caller (stage 2's tile reader): the same arrays, non-analysed pixels still NaN
+    given = remove_met_block(series, list(fields.reshape(fields.shape[0], n_time, -1).transpose(0, 2, 1)), index,
+                             weight, keep_level=True, chunk=97, analysed=analysed, **settings)
+    for name in ("pm25_bl", "pm25_bl_mlr", "pm25_bl_tem", "coef", "r2", "short_term_level"):
+        np.testing.assert_array_equal(getattr(given, name), getattr(got, name), err_msg=name)
+    with pytest.raises(ValueError, match="analysed must be"):
+        remove_met_block(series, [fields[0].reshape(n_time, -1).T], index, weight, analysed=analysed[:-1], **settings)
 
     # level_by_year: each year's mean of R instead of the record's (pandas groupby as the reference)
     import pandas as pd

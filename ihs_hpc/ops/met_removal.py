@@ -109,7 +109,8 @@ def _met_rows(met_rows, n_time: int) -> np.ndarray:
 
 def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np.ndarray, *, keep_level: bool = True,
                      fit: np.ndarray | None = None, chunk: int | None = None, year_of_day: np.ndarray | None = None,
-                     level_by_year: bool = False, met_removed: bool = True, **stl_settings) -> MetRemovalBlock:
+                     level_by_year: bool = False, met_removed: bool = True, analysed: np.ndarray | None = None,
+                     **stl_settings) -> MetRemovalBlock:
     """Eqs. 2–4 for every pixel of a block, in chunks of pixels.
 
     Parameters
@@ -137,6 +138,9 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
         Also return eq. 3 evaluated and eq. 4 (``pm25_bl_mlr``, ``pm25_bl_tem``); without it only the
         baseline, the coefficients and the levels (stage 2's ``met_fit: background`` evaluates eqs. 3–4
         later, once every pixel has its coefficients: :func:`apply_met_block`).
+    analysed : ndarray of bool, shape (pixels,), optional
+        Which pixels have a value on some day, when the caller knows already (stage 2's tile reader
+        checks it); found from ``series`` otherwise.
     **stl_settings
         :func:`ihs_hpc.ops.stl.stl_baseline` keywords (``period`` required).
 
@@ -165,13 +169,20 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
     def cube():
         return np.full((n_time, n_pixels), np.nan, dtype=np.float32)
 
-    out_bl = cube()
+    if analysed is None:
+        analysed = np.isfinite(series).any(axis=0)
+    analysed = np.asarray(analysed, dtype=bool)
+    if analysed.shape != (n_pixels,):
+        raise ValueError(f"analysed must be a ({n_pixels},) boolean mask, got shape {analysed.shape}")
+    out_bl = np.empty((n_time, n_pixels), dtype=np.float32)  # every analysed column is written below
+    if not analysed.all():
+        out_bl[:, ~analysed] = np.nan
+    analysed = np.flatnonzero(analysed)
     out_fit, out_tem = (cube(), cube()) if met_removed else (None, None)
     coef = np.full((n_pixels, k + 1), np.nan)
     r2 = np.full(n_pixels, np.nan, dtype=np.float32)
     year_of_day = _year_index(year_of_day, n_time)
     levels = np.full((n_pixels, int(year_of_day.max(initial=0)) + 1), np.nan, dtype=np.float32)
-    analysed = np.flatnonzero(np.isfinite(series).any(axis=0))
     width = min(chunk, analysed.size)
     y_buffer = np.empty((width, n_time))
     for start in range(0, analysed.size, chunk):

@@ -93,8 +93,8 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     count_year = np.asarray(group["ihs_count_year"][:, tile.rows, tile.cols]).reshape(-1, n_pix)
 
     # eq. 2 everywhere; eq. 3 fitted on the whole series of the background pixels (evaluated in pass C)
-    result = remove_met_block(series, rows, index, weight, fit=background & analysed, met_removed=False, **level,
-                              **settings)
+    result = remove_met_block(series, rows, index, weight, fit=background & analysed, met_removed=False,
+                              analysed=analysed, **level, **settings)
     coef, r2 = result.coef, result.r2
     source = np.full(n_pix, FIT_NONE, dtype=np.int8)
     days = np.zeros(n_pix, dtype=np.int32)

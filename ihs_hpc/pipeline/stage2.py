@@ -197,10 +197,10 @@ def pm25_tile(tile, *, pm25_source: Path, out: Path, variables: tuple[str, ...],
     The paper's method taken literally (seed 000 §2.3.3): eq. 3 fitted on every pixel's own series, in
     chunks of pixels (:func:`~ihs_hpc.ops.met_removal.remove_met_block`).
     """
-    series, _ = tile_series(tile, pm25_source=pm25_source, grid=grid, pm25_var=pm25_var)
+    series, analysed = tile_series(tile, pm25_source=pm25_source, grid=grid, pm25_var=pm25_var)
     rows, index, weight = tile_met_rows(tile, out=out, variables=variables, met_lat=met_lat, met_lon=met_lon,
                                         grid=grid)
-    result = remove_met_block(series, rows, index, weight, **level, **settings)  # eqs. 2-4
+    result = remove_met_block(series, rows, index, weight, analysed=analysed, **level, **settings)  # eqs. 2-4
     blocks = block_outputs(tile, result)
     fitted = np.isfinite(result.r2).reshape(tile.shape)
     blocks["met_fit_source"] = np.where(fitted, FIT_OWN, FIT_NONE).astype(np.int8)
