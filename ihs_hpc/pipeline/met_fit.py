@@ -92,7 +92,8 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     group = zarr.open_group(stage1, mode="r")
     count_year = np.asarray(group["ihs_count_year"][:, tile.rows, tile.cols]).reshape(-1, n_pix)
 
-    # eq. 2 everywhere; eq. 3 fitted on the whole series of the background pixels (evaluated in pass C)
+    # eq. 2 everywhere; eq. 3 fitted on the whole series of the background pixels (evaluated in pass C, or
+    # below for a tile with no carried pixel)
     result = remove_met_block(series, rows, index, weight, fit=background & analysed, met_removed=False,
                               analysed=analysed, **level, **settings)
     coef, r2 = result.coef, result.r2
