@@ -93,6 +93,15 @@ def _met_removed_to_cube(bl, fitted, level, year_of_day, keep_level, columns, ou
                         np.asarray(columns, dtype=np.int64), out_fitted, out_removed)
 
 
+def _cube_nan_outside(n_time: int, n_pixels: int, written: np.ndarray) -> np.ndarray:
+    """An uninitialised time-major ``(time, pixels)`` float32 cube, NaN in the columns that ``written`` (a
+    boolean mask) leaves out: the caller writes every other column, so the cube is never filled twice."""
+    out = np.empty((n_time, n_pixels), dtype=np.float32)
+    if not written.all():
+        out[:, ~written] = np.nan
+    return out
+
+
 def _year_index(year_of_day, n_time: int) -> np.ndarray:
     year_of_day = np.zeros(n_time, dtype=np.int64) if year_of_day is None else np.asarray(year_of_day, dtype=np.int64)
     if year_of_day.shape != (n_time,) or (n_time and year_of_day.min() < 0):
@@ -174,9 +183,7 @@ def remove_met_block(series: np.ndarray, met_rows, index: np.ndarray, weight: np
     analysed = np.asarray(analysed, dtype=bool)
     if analysed.shape != (n_pixels,):
         raise ValueError(f"analysed must be a ({n_pixels},) boolean mask, got shape {analysed.shape}")
-    out_bl = np.empty((n_time, n_pixels), dtype=np.float32)  # every analysed column is written below
-    if not analysed.all():
-        out_bl[:, ~analysed] = np.nan
+    out_bl = _cube_nan_outside(n_time, n_pixels, analysed)  # every analysed column is written below
     analysed = np.flatnonzero(analysed)
     out_fit, out_tem = (cube(), cube()) if met_removed else (None, None)
     coef = np.full((n_pixels, k + 1), np.nan)
@@ -265,16 +272,10 @@ def apply_met_block(pm25_bl: np.ndarray, met_rows, index: np.ndarray, weight: np
     chunk = int(chunk or DEFAULT_CHUNK)
     if not (fitted or removed):
         raise ValueError("apply_met_block: ask for eq. 3 (fitted=True), eq. 4 (removed=True) or both")
-    unlisted = np.setdiff1d(np.arange(n_pixels), columns)
-
-    def cube():
-        out = np.empty((n_time, n_pixels), dtype=np.float32)
-        if unlisted.size:
-            out[:, unlisted] = np.nan
-        return out
-
-    out_fit = cube() if fitted else None
-    out_tem = cube() if removed else None
+    listed = np.zeros(n_pixels, dtype=bool)
+    listed[columns] = True
+    out_fit = _cube_nan_outside(n_time, n_pixels, listed) if fitted else None
+    out_tem = _cube_nan_outside(n_time, n_pixels, listed) if removed else None
     # eq. 3 not asked for with eq. 4: written into one block of days, reused (never a whole cube)
     scratch = None if fitted else np.empty((min(DAY_BLOCK, n_time), n_pixels), dtype=np.float32)
     if n == 0:
