@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -36,6 +37,10 @@ def _records(run_dir: Path) -> dict[str, dict]:
 def _cancel(local_slurm, job: str) -> None:
     local_slurm.scancel(job)
     local_slurm.wait(job, timeout=120)
+    _end_workers(local_slurm)
+
+
+def _end_workers(local_slurm) -> None:
     # the head's worker jobs lose their scheduler; end them now rather than at their death timeout
     local_slurm.run("scancel", "--name", "ihs-worker", check=False)
     deadline = time.monotonic() + 120
@@ -59,10 +64,10 @@ def test_cancelled_jobs_and_a_killed_worker_then_rerun_equal_an_uninterrupted_ru
                                       "progress: {interval_s: 0}\n")
     run_dir = tmp_path / "head"
 
-    def submit(n: int) -> tuple[str, Path]:
+    def submit(n: int, env: dict | None = None) -> tuple[str, Path]:
         log = tmp_path / f"head-{n}.out"
         job = local_slurm.sbatch(f"--chdir={tmp_path}", f"--output={log}", REPO_ROOT / "jobs" / "ihs-slurm.sbatch",
-                                 config, "--stages", STORE_STAGES)
+                                 config, "--stages", STORE_STAGES, env=env)
         return job, log
 
     # 1. cancelled in the middle of prep's kriging (one block of days of three done)
@@ -73,11 +78,13 @@ def test_cancelled_jobs_and_a_killed_worker_then_rerun_equal_an_uninterrupted_ru
     kriged = [p.name for p in (run_dir / "prep.zarr.partial" / "_ihs_tiles").glob("kriging_*")]
     assert 1 <= len(kriged) < 3
 
-    # 2. resubmitted: the kriged blocks are not redone; cancelled at about half of stage 2
-    job, log = submit(2)
-    local_slurm.wait_for_log(log, r"^stage2 PM2\.5 tiles: 2/4 tile", timeout=400)
-    _cancel(local_slurm, job)
+    # 2. resubmitted: the kriged blocks are not redone; the head job SIGKILLed at half of stage 2 (after 2 of its
+    # 4 tiles, by the head itself: a scancel at a log line raced the rest of a stage that takes seconds)
+    job, log = submit(2, env={"IHS_FAULT_KILL_AFTER": "stage2 PM2.5 tiles:2"})
+    local_slurm.wait(job, timeout=400)
+    _end_workers(local_slurm)
     text = local_slurm.log(log)
+    assert re.search(r"^stage2 PM2\.5 tiles: 2/4 tile", text, re.M), text[-3000:]
     assert f"prep kriging days: 0/{3 - len(kriged)} block" in text  # only the blocks not yet kriged
     assert (run_dir / "prep.zarr").exists() and not (run_dir / "stage2.zarr").exists()
     assert "took over a stale lock" in text  # the cancelled head job's lock
