@@ -191,6 +191,7 @@ def create_store(
         )
         ds.attrs["ihs_met_grid"] = [met_grid.south, met_grid.north, met_grid.west, met_grid.east, met_grid.res]
         sizes.update(met_lat=met_grid.ny, met_lon=met_grid.nx)
+    sizes.update({str(d): int(n) for d, n in (static.sizes if static is not None else {}).items() if d not in sizes})
     tiled = {}
     for name, spec in variables.items():
         shape, chunks = [], []

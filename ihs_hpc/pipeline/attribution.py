@@ -244,7 +244,8 @@ SCORE_DESCRIPTIONS = {
 
 def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, decay_km=None,
                       min_unique=None, refine_max_sources=None, sums=None, cal=None, layout=None,
-                      city_names=(), intervals=None, read_daily_ihs=None) -> tuple[pd.DataFrame, dict, dict]:
+                      city_names=(), intervals=None, read_daily_ihs=None,
+                      fill_errors=None) -> tuple[pd.DataFrame, dict, dict]:
     """Attribute the run's annual ``pm25_ihs`` maps to sources and write ``ihs_attribution.csv``
     (through the stats :class:`~ihs_hpc.stats.tables.TableWriter`); return the table, its scores
     against the synthetic truth (empty without truth or without sources) and their descriptions.
@@ -257,7 +258,9 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     (:mod:`ihs_hpc.pipeline.intervals`, settings ``stats.intervals`` updated by ``intervals``), and the
     scores gain their coverage of the truth. ``read_daily_ihs(pixels)``: the ``(time, pixels)`` daily ``pm25_ihs``
     at flat pixel indices, for the intervals of the sources split among several
-    (:func:`ihs_hpc.pipeline.intervals.split_intervals`).
+    (:func:`ihs_hpc.pipeline.intervals.split_intervals`). ``fill_errors``: stage 3's fill error replicates
+    (:func:`ihs_hpc.pipeline.intervals.fill_error_replicates`); given, and with ``stats.intervals.method:
+    auto`` (default), the intervals come from them instead of the day bootstrap.
     """
     import dask.config
 
@@ -298,19 +301,32 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
 
         settings = iv._settings(intervals)
         split = None
-        if read_daily_ihs is not None and problems:
+        errors = fill_errors if settings["method"] == "auto" else None
+        city_pixels = None
+        if errors is not None:
+            ihs_flat = areas["ihs_mask"].values.astype(bool).ravel()
+            city_id = cubes["city_id"].values.ravel() if "city_id" in cubes else np.full(ihs_flat.size, -1)
+            city_pixels = [np.flatnonzero((city_id == c) & ihs_flat) for c in range(layout.n_city)]
+            if problems:
+                split = iv.split_fill_intervals([p for p, _ in problems], [d for _, d in problems], errors, settings,
+                                                n_sources=n_ihs, n_years=len(years), min_unique=min_unique)
+        elif read_daily_ihs is not None and problems:
             pixels = np.unique(np.concatenate([p.years[y][1] for p, _ in problems for y in range(len(years))]))
             year_of_day = cal["year"].to_numpy()
             year_days = [np.flatnonzero(year_of_day == int(y)) for y in years]
             split = iv.split_intervals([p for p, _ in problems], [d for _, d in problems], read_daily_ihs(pixels),
                                        pixels, year_days, settings, n_sources=n_ihs, min_unique=min_unique)
-        table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split)
-        city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings)
+        table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split, errors=errors,
+                                        source_pixels=members)
+        city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings, errors=errors,
+                                 city_pixels=city_pixels)
         if not city.empty:
+            how = ("stage 3's fill error on its placements of the IHS mask" if errors is not None else
+                   f"circular block bootstrap over days, blocks of {settings['block_days']} days; day-to-day "
+                   f"sampling only")
             writer.add("city_ihs_intervals", city,
                        f"Annual IHS-related PM2.5 of each city's IHS areas with its {100 * settings['level']:g} % "
-                       f"interval (circular block bootstrap over days, blocks of {settings['block_days']} days; "
-                       f"day-to-day sampling only)", index=False, digits=3)
+                       f"interval ({how})", index=False, digits=3)
         coverage = iv.coverage_scores(city, table, float(settings["level"]))
         scores.update(coverage)
         descriptions.update(iv.describe(coverage, float(settings["level"])))

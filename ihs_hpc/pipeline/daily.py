@@ -247,11 +247,13 @@ def fill_block_day_major(block: DayBlock, *, days: Path, lat, lon, stage_store: 
 
 def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: int, scratch: Path, holes=None,
                fill_mask=None, model: str = "exponential", k: int = 16, original=None, desc: str = "kriging days",
-               variogram: str = "global", variogram_cells: int = 8, drift=None) -> tuple[DayMajorFills, list]:
+               variogram: str = "global", variogram_cells: int = 8, drift=None,
+               keep_source: bool = False) -> tuple[DayMajorFills, list]:
     """Krige every day of ``store[variable]`` (NaN pixels inside ``fill_mask``, and ``holes``), one task per
     tile to copy the cube day-major and one per block of days to krige (see the module docstring).
 
-    ``drift``: covariate maps for regression kriging (see :func:`fill_days`).
+    ``drift``: covariate maps for regression kriging (see :func:`fill_days`). ``keep_source``: leave the
+    day-major copy of the input in ``scratch`` for the caller (stage 3's fill error), which removes it.
 
     Returns the :class:`DayMajorFills` for :func:`merge_cube` and the per-day figures sorted by day
     (``n_missing_input`` too when ``original=(store, variable)`` is given). Everything lives in
@@ -281,9 +283,10 @@ def krige_cube(store: Path, variable: str, grid: Grid, client, *, block_days: in
                    variogram_cells=variogram_cells, drift=drift)
     todo = [b for b in blocks if not block_done(b, days=days)]
     map_tiles(func, todo, client, desc=desc, unit="block", done=partial(block_done, days=days))
-    import shutil
+    if not keep_source:
+        import shutil
 
-    shutil.rmtree(days / SOURCE, ignore_errors=True)  # every block is kriged: the copy has served (disk)
+        shutil.rmtree(days / SOURCE, ignore_errors=True)  # every block is kriged: the copy has served (disk)
     infos = []
     for block in blocks:
         infos.extend(json.loads(_block_record(days, block).read_text()))

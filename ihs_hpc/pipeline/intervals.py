@@ -11,8 +11,15 @@ centred on the estimate (``own + quantile − median`` of the replicates). On sy
 coverage of the nominal interval on the truth is scored (``coverage90_city_annual``,
 ``coverage90_source_annual``).
 
-The intervals describe the day-to-day sampling of an annual figure; the systematic error of the
-background fill is not in them (see the coverage scores).
+``stats.intervals.method: auto`` (default) replaces the day bootstrap wherever stage 3 measured its
+fill's error (``stage3.fill_error.placements`` > 0: ``stage3.zarr/fill_error``,
+:mod:`ihs_hpc.ops.fill_error`): the interval of a group's annual mean is the estimate plus the 5th and
+95th percentiles of the same group's mean error on every placement of the IHS mask in every year (:func:`fill_error_offsets`), and a source that shares its area
+gets the spread of its own part when the cluster's annual map, plus each placement's error map and a
+circularly shifted copy of the split's own residual, is split again (:func:`split_fill_intervals`).
+These intervals are about the realised annual figures (what the fill got wrong), not about which days
+the year had. The bootstrap (``method: bootstrap``, or a stage 3 without ``fill_error``, e.g. the
+U-ConvLSTM's) describes the day-to-day sampling of an annual figure; the fill's error is not in it.
 """
 from __future__ import annotations
 
@@ -29,16 +36,40 @@ def _settings(intervals: dict | None) -> dict:
 
     out = dict(dask.config.get("ihs.stats.intervals"))
     out.update({k: v for k, v in (intervals or {}).items() if v is not None})
-    if int(out["block_days"]) < 1 or int(out["n_boot"]) < 10 or not 0 < float(out["level"]) < 1:
+    if (int(out["block_days"]) < 1 or int(out["n_boot"]) < 10 or not 0 < float(out["level"]) < 1
+            or out["method"] not in ("auto", "bootstrap") or not 0 < float(out["min_fraction"]) <= 1):
         from ..errors import ConfigError
 
-        raise ConfigError(f"stats.intervals: block_days >= 1, n_boot >= 10 and 0 < level < 1 are required, got {out}")
+        raise ConfigError(f"stats.intervals: block_days >= 1, n_boot >= 10, 0 < level < 1, method auto or "
+                          f"bootstrap and 0 < min_fraction <= 1 are required, got {out}")
     return out
 
 
-def annual_group_intervals(sums: dict, cal: pd.DataFrame, years, groups: np.ndarray, settings: dict) -> dict:
+def fill_error_replicates(stage3) -> np.ndarray | None:
+    """The ``(placements × years, ny × nx)`` annual error maps of stage 3's fill (``fill_error``), or None
+    when stage 3 did not measure them."""
+    if stage3 is None or "fill_error" not in stage3:
+        return None
+    values = np.asarray(stage3["fill_error"].values, dtype=np.float32)
+    return values.reshape(values.shape[0] * values.shape[1], -1)
+
+
+def fill_error_offsets(errors: np.ndarray, group_pixels, settings: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper offsets ``quantile(e)`` of every group's mean fill error ``e`` over all replicates
+    (:func:`~ihs_hpc.ops.fill_error.group_replicates`); NaN for a group no replicate covers."""
+    from ..ops.fill_error import error_interval, group_replicates
+
+    reps = np.stack([group_replicates(errors, pix, min_fraction=float(settings["min_fraction"]))
+                     for pix in group_pixels]) if len(group_pixels) else np.zeros((0, len(errors)))
+    return error_interval(np.zeros(len(group_pixels)), reps, float(settings["level"]))
+
+
+def annual_group_intervals(sums: dict, cal: pd.DataFrame, years, groups: np.ndarray, settings: dict,
+                           errors: np.ndarray | None = None, group_pixels=None) -> dict:
     """Estimate, lower, upper (and truth when the sums carry it) of the pooled annual IHS-related
-    PM2.5 of ``groups``: arrays (len(groups), n_years)."""
+    PM2.5 of ``groups``: arrays (len(groups), n_years). With fill ``errors`` (:func:`fill_error_replicates`)
+    and each group's flat pixels, the interval is the estimate plus :func:`fill_error_offsets`, else the
+    day bootstrap's."""
     year_of_day = cal["year"].to_numpy()
     n_g, n_y = len(groups), len(years)
     out = {k: np.full((n_g, n_y), np.nan) for k in ("estimate", "lower", "upper", "truth")}
@@ -46,21 +77,29 @@ def annual_group_intervals(sums: dict, cal: pd.DataFrame, years, groups: np.ndar
         days = np.flatnonzero(year_of_day == int(year))
         s = sums["s_ihs"][np.ix_(groups, days)]
         n = sums["n_pair"][np.ix_(groups, days)]
-        lo, hi = pooled_mean_interval(s, n, block=int(settings["block_days"]), n_boot=int(settings["n_boot"]),
-                                      level=float(settings["level"]), seed=int(settings["seed"]) + y)
+        if errors is None:
+            lo, hi = pooled_mean_interval(s, n, block=int(settings["block_days"]), n_boot=int(settings["n_boot"]),
+                                          level=float(settings["level"]), seed=int(settings["seed"]) + y)
+        else:
+            lo = hi = np.nan
         with np.errstate(invalid="ignore", divide="ignore"):
             out["estimate"][:, y] = s.sum(axis=1) / n.sum(axis=1)
             if "s_true" in sums:
                 out["truth"][:, y] = sums["s_true"][np.ix_(groups, days)].sum(axis=1) / n.sum(axis=1)
         out["lower"][:, y], out["upper"][:, y] = lo, hi
+    if errors is not None:
+        lo, hi = fill_error_offsets(errors, group_pixels, settings)
+        out["lower"], out["upper"] = out["estimate"] + lo[:, None], out["estimate"] + hi[:, None]
     return out
 
 
-def city_intervals(sums, cal, years, layout, city_names, settings) -> pd.DataFrame:
-    """One row per city and year: pooled IHS-related PM2.5 of the city's IHS areas with its interval."""
+def city_intervals(sums, cal, years, layout, city_names, settings, errors=None, city_pixels=None) -> pd.DataFrame:
+    """One row per city and year: pooled IHS-related PM2.5 of the city's IHS areas with its interval
+    (from the fill ``errors`` at each city's IHS pixels when given, see :func:`annual_group_intervals`)."""
     if layout.n_city == 0:
         return pd.DataFrame()
-    res = annual_group_intervals(sums, cal, years, layout.city_ihs(np.arange(layout.n_city)), settings)
+    res = annual_group_intervals(sums, cal, years, layout.city_ihs(np.arange(layout.n_city)), settings,
+                                 errors=errors, group_pixels=city_pixels)
     rows = []
     for c, name in enumerate(city_names):
         for y, year in enumerate(years):
@@ -72,15 +111,18 @@ def city_intervals(sums, cal, years, layout, city_names, settings) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings, split=None) -> pd.DataFrame:
+def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings, split=None, errors=None,
+                         source_pixels=None) -> pd.DataFrame:
     """Add ``pm25_ihs_area_lower/upper`` (the single-area pooled mean's interval) and
     ``pm25_ihs_own_lower/upper`` to the attribution table (rows ordered by source, then year).
 
     ``split``: the (n_ihs, n_years) lower and upper replicate offsets of :func:`split_intervals` for the
     source-years split among several sources (NaN elsewhere); without it, or where it is NaN, a source's
-    interval is its area's scaled by its share of the area."""
+    interval is its area's scaled by its share of the area. ``errors`` and ``source_pixels`` (each source's
+    area): the area's interval from the fill errors (:func:`annual_group_intervals`)."""
     n_ihs = layout.n_ihs
-    res = annual_group_intervals(sums, cal, years, layout.ihs(np.arange(n_ihs)), settings)
+    res = annual_group_intervals(sums, cal, years, layout.ihs(np.arange(n_ihs)), settings, errors=errors,
+                                 group_pixels=source_pixels)
     est, lo, hi = (res[k].ravel() for k in ("estimate", "lower", "upper"))
     table = table.copy()
     table["pm25_ihs_area_lower"], table["pm25_ihs_area_upper"] = lo, hi
@@ -153,6 +195,62 @@ def split_intervals(problems, decays, daily, pixels, year_days, settings, *, n_s
                 own[:, b0:b0 + batch] = own_means_many(part, design, coef, [r for r, _ in rows])
             lo, mid, hi = np.nanpercentile(own, [100 * alpha, 50, 100 * (1 - alpha)], axis=1)
             below[active, y], above[active, y] = lo - mid, hi - mid
+    return below, above
+
+
+def split_fill_intervals(problems, decays, errors: np.ndarray, settings: dict, *, n_sources: int, n_years: int,
+                         min_unique: float, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Fill-error offsets of the per-source split of every shared area (the ``split`` of
+    :func:`add_source_intervals`).
+
+    Every replicate ``r`` of the fill ``errors`` (:func:`fill_error_replicates`) makes a replicate annual
+    map of a cluster's pixels in year ``y``: the split's fitted map, plus its residual shifted circularly
+    along the cluster's pixels by a seeded offset (the split's own misfit, neighbours kept together), plus
+    the replicate's error map (where a replicate has no value at a pixel, its mean over the cluster). The
+    map is split again with the same footprints; the offsets are the ``level`` percentiles of the
+    replicate own contributions minus the split of the fitted map plus residual (the point estimate).
+
+    Returns
+    -------
+    below, above : (n_sources, n_years) arrays; NaN for source-years not split.
+    """
+    from ..ops.attribution import fit_strengths_many, own_means_many
+    from ..ops.fill_error import error_interval
+
+    below = np.full((n_sources, n_years), np.nan)
+    above = np.full_like(below, np.nan)
+    level = float(settings["level"])
+    for y in range(n_years):
+        rng = np.random.default_rng([int(settings["seed"]), y])
+        for problem, decay in zip(problems, decays):
+            active, pix, rows = problem.years[y]
+            if len(active) < 2 or not pix.size:
+                continue
+            design = problem.design(y, decay)
+            point = problem.flat[y, pix]
+            own_rows = [r for r, _ in rows]
+            coef = fit_strengths_many(point[:, None], design, min_unique=min_unique)
+            fitted = design @ coef[:, 0]
+            resid = point - fitted
+            own0 = own_means_many(point[:, None], design, coef, own_rows)[:, 0]
+            reps = np.asarray(errors[:, pix], dtype=np.float64)
+            present = np.isfinite(reps).sum(axis=1)
+            reps = reps[present >= float(settings["min_fraction"]) * pix.size]
+            if not len(reps):
+                continue
+            with np.errstate(invalid="ignore"):
+                reps = np.where(np.isfinite(reps), reps, np.nanmean(reps, axis=1, keepdims=True))
+            offsets = rng.integers(0, pix.size, size=len(reps))
+            ring = (np.arange(pix.size)[:, None] - offsets[None, :]) % pix.size
+            values = fitted[:, None] + resid[ring] + reps.T  # (pixels, replicates)
+            own = np.empty((len(active), values.shape[1]))
+            for b0 in range(0, values.shape[1], batch):
+                part = values[:, b0:b0 + batch]
+                own[:, b0:b0 + batch] = own_means_many(part, design, fit_strengths_many(part, design,
+                                                                                        min_unique=min_unique),
+                                                       own_rows)
+            lo, hi = error_interval(np.zeros(len(active)), own - own0[:, None], level)
+            below[active, y], above[active, y] = lo, hi
     return below, above
 
 

@@ -26,8 +26,12 @@ import numpy as np
 from ..config import RunConfig
 from ..errors import StoreError
 from ..grid import Grid
-from ..io.cube import create_store, cube_spec, mark_complete, open_store, publish, read_tile
-from .daily import FILLS_DIR, block_days, krige_cube, merge_cube
+import pandas as pd
+import xarray as xr
+
+from ..io.cube import VarSpec, create_store, cube_spec, mark_complete, open_store, publish, read_tile, write_array
+from ..ops.fill_error import placement_shifts
+from .daily import DAYS_STORE, FILLS_DIR, SOURCE, block_days, krige_cube, merge_cube
 from .inputs import drift_covariates
 
 UNITS = "ug m-3"
@@ -73,10 +77,27 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
         raise StoreError(f"{stage1}: every pixel lies in an IHS area; no background to learn from")
     tile_size = config["grid.tile_size"]
     drift_names, drift = drift_covariates(config)
-    create_store(out, grid, {
+    placements = int(config["stage3.fill_error.placements"])
+    if placements:
+        valid = areas.background.values.astype(bool) if "background" in areas else ~holes
+        shifts = placement_shifts(holes, valid, placements, seed=int(config["stage3.fill_error.seed"]),
+                                  min_shift=float(config["stage3.fill_error.min_shift"]), at_least=1)
+        if len(shifts) < placements:
+            echo(f"  fill error: only {len(shifts)} of {placements} placements of the IHS mask land mostly on "
+                 f"background; the intervals rest on those")
+    variables = {
         "pm25_bl_oem": cube_spec(UNITS, "PM2.5 from other (non-IHS) anthropogenic sources: background kriged into IHS areas"),
         "pm25_ihs": cube_spec(UNITS, "IHS-related PM2.5 (eq. 10), inside IHS radiation areas"),
-    }, tile_size=tile_size, time=baseline.time.values,
+    }
+    static = None
+    if placements:
+        variables["fill_error"] = VarSpec(("placement", "year", "lat", "lon"), {
+            "units": UNITS, "long_name": "annual mean of (kriged − observed) pm25_bl_tem on the IHS mask moved by "
+                                         "placement_shift into the background, at the real IHS pixels"})
+        static = xr.Dataset(coords={"placement_shift": (("placement", "shift_axis"), shifts, {
+            "long_name": "shift (rows, columns) of the IHS mask in each placement"})})
+    create_store(out, grid, variables, tile_size=tile_size, time=baseline.time.values,
+                 years=np.unique(pd.DatetimeIndex(baseline.time.values).year) if placements else None, static=static,
         attrs={"method": "kriging", **({"chosen_by_heldout_rmse": json.dumps(chosen_by)} if chosen_by else {}),
                "kriging_model": config["stage3.kriging_model"],
                "kriging_neighbours": config["stage3.kriging_neighbours"],
@@ -88,8 +109,22 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
                               fill_mask=holes,
                               model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
                               variogram=config["stage3.variogram"], variogram_cells=config["stage3.variogram_cells"],
-                              drift=drift, desc="stage3 kriging days")
+                              drift=drift, desc="stage3 kriging days", keep_source=bool(placements))
+    if placements:  # the fill's error on the IHS mask moved into the background (intervals of the stats)
+        from .fill_error import measure_fill_error
 
+        years_of_day = pd.DatetimeIndex(baseline.time.values).year.to_numpy()
+        years = np.unique(years_of_day)
+        errors = measure_fill_error(scratch=out / FILLS_DIR, years=years, year_of_day=years_of_day, holes=holes,
+                                    valid=valid, shifts=shifts, lat=grid.lat, lon=grid.lon,
+                                    day_step=config["stage3.fill_error.day_step"], client=client,
+                                    model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
+                                    variogram=config["stage3.variogram"],
+                                    variogram_cells=config["stage3.variogram_cells"], drift=drift)
+        write_array(out, "fill_error", errors)
+
+    if placements:
+        shutil.rmtree(out / FILLS_DIR / DAYS_STORE / SOURCE, ignore_errors=True)  # the copy has served (disk)
     merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes,
                extra=partial(ihs_related, stage2=stage2, areas=holes), desc="stage3 merge", client=client)
     n_fallback = sum(1 for i in infos if i.get("fallback"))

@@ -144,12 +144,15 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         write_sums(sums_path, sums, time, layout, group_names, extra)
 
     maps = open_store(maps_path)
+    from .intervals import fill_error_replicates
+
     headline = build_tables(
         out_dir=out_dir, sums=sums, cal=cal, years=years, layout=layout, grid=grid, cubes=cubes, areas=areas,
         maps=maps, city_en=city_en, city_local=city_local, city_adcode=city_adcode, ihs_ids=ihs_ids,
         ihs_names=ihs_names, truth_totals=truth_totals, indicators=config.get("stats.indicators"), echo=echo,
         attribution=config.get("stats.attribution"), intervals=config.get("stats.intervals"),
         read_daily_ihs=partial(read_pixels, stage3_path, "pm25_ihs", tile_size=tile_size),
+        fill_errors=fill_error_replicates(est),
     )
     headline["dir"] = str(out_dir)
     finish_output_dir(config, "stats")

@@ -1,0 +1,254 @@
+"""Stage 3's fill error on placements of the IHS mask (ihs_hpc/ops/fill_error.py, pipeline/fill_error.py)
+and the intervals the stats stage takes from it (issue 13)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ihs_hpc.ops.fill_error import (annual_error_maps, error_interval, group_replicates, placement_mask,
+                                    placement_shifts, shift_map)
+
+
+def _shift_reference(values, dy, dx, fill):
+    """numpy reference: pad by the shift on every side, roll, cut back."""
+    ny, nx = values.shape
+    pad = max(abs(dy), abs(dx), 1)
+    big = np.pad(values.astype(float), pad, constant_values=fill)
+    big = np.roll(big, (dy, dx), axis=(0, 1))
+    return big[pad:pad + ny, pad:pad + nx]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(-12, 12), st.integers(-12, 12), st.integers(0, 2**31))
+def test_shift_map_is_a_padded_roll(ny, nx, dy, dx, seed):
+    values = np.random.default_rng(seed).random((ny, nx))
+    np.testing.assert_array_equal(shift_map(values, dy, dx), _shift_reference(values, dy, dx, np.nan))
+    np.testing.assert_array_equal(shift_map(values, 0, 0), values)
+
+
+def _blob_mask(seed, shape=(40, 50)):
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(shape, dtype=bool)
+    for _ in range(4):
+        r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        mask[max(0, r - 2):r + 3, max(0, c - 3):c + 3] = True
+    return mask
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 12))
+def test_placements_are_seeded_distinct_long_and_on_background(seed, n):
+    mask = _blob_mask(seed)
+    valid = np.ones_like(mask)
+    valid[:, :3] = False  # a strip without data
+    shifts = placement_shifts(mask, valid, n, seed=seed, min_shift=6.0, min_available=0.4)
+    assert shifts.shape == (n, 2)
+    np.testing.assert_array_equal(shifts, placement_shifts(mask, valid, n, seed=seed, min_shift=6.0))
+    assert len({tuple(s) for s in shifts}) == n
+    assert (np.hypot(*shifts.T) >= 6.0 - 0.75).all()  # rounded to whole cells
+    for dy, dx in shifts:
+        moved = _shift_reference(mask.astype(float), dy, dx, 0.0) > 0.5
+        target = placement_mask(mask, valid, dy, dx)
+        np.testing.assert_array_equal(target, moved & ~mask & valid)
+        assert target.sum() >= 0.4 * mask.sum()
+
+
+def test_a_mask_with_no_background_to_move_into_is_an_error():
+    mask = np.ones((30, 30), dtype=bool)
+    mask[0, 0] = False
+    with pytest.raises(ValueError, match="placements of the IHS mask"):
+        placement_shifts(mask, ~mask, 4, seed=0, max_tries=200)
+
+
+def test_annual_error_maps_move_each_placement_back_by_its_shift():
+    rng = np.random.default_rng(1)
+    shifts = np.array([[3, -2], [-4, 5]])
+    sums = rng.normal(size=(2, 3, 10, 12))
+    counts = rng.integers(0, 4, size=sums.shape).astype(float)
+    out = annual_error_maps(sums, counts, shifts)
+    for m, (dy, dx) in enumerate(shifts):
+        for y in range(3):
+            for r in range(10):
+                for c in range(12):
+                    rr, cc = r + dy, c + dx
+                    inside = 0 <= rr < 10 and 0 <= cc < 12
+                    want = sums[m, y, rr, cc] / counts[m, y, rr, cc] if inside and counts[m, y, rr, cc] else np.nan
+                    np.testing.assert_allclose(out[m, y, r, c], want, rtol=1e-6, equal_nan=True)
+
+
+def test_group_replicates_are_nanmeans_with_a_coverage_floor():
+    rng = np.random.default_rng(2)
+    errors = rng.normal(size=(50, 200))
+    errors[rng.random(errors.shape) < 0.5] = np.nan
+    pixels = rng.choice(200, 30, replace=False)
+    got = group_replicates(errors, pixels, min_fraction=0.4)
+    with np.errstate(invalid="ignore"):
+        want = np.nanmean(errors[:, pixels], axis=1)
+    want[np.isfinite(errors[:, pixels]).sum(axis=1) < 0.4 * 30] = np.nan
+    np.testing.assert_allclose(got, want, equal_nan=True)
+    assert np.isnan(got).any() and np.isfinite(got).any()
+
+
+def test_error_interval_is_the_estimate_plus_numpys_quantiles():
+    rng = np.random.default_rng(3)
+    reps = rng.gamma(2.0, size=(4, 300)) - 2.0
+    reps[0, :10] = np.nan
+    lo, hi = error_interval(np.arange(4.0), reps, 0.8)
+    for g in range(4):
+        r = reps[g][np.isfinite(reps[g])]
+        np.testing.assert_allclose([lo[g], hi[g]], g + np.quantile(r, [0.1, 0.9]))
+    with pytest.raises(ValueError, match="level"):
+        error_interval(0.0, reps, 1.0)
+
+
+def test_split_fill_intervals_of_an_exact_footprint_field_with_no_error_have_zero_width():
+    """No fill error and a field the footprints fit exactly: every replicate is the point map, so the split
+    offsets are 0; a constant error c on every pixel shifts every single-source own part by c."""
+    from ihs_hpc.pipeline.attribution import attribute_annual
+    from ihs_hpc.pipeline.intervals import split_fill_intervals
+
+    ny, nx = 30, 40
+    lat, lon = np.linspace(37.0, 37.29, ny), np.linspace(114.0, 114.39, nx)
+    src_row, src_col = np.array([10, 14]), np.array([12, 20])
+    rr, cc = np.mgrid[:ny, :nx]
+    members = [np.flatnonzero(((rr - r) ** 2 + (cc - c) ** 2 <= 64).ravel()) for r, c in zip(src_row, src_col)]
+    dist = [np.hypot(rr - r, cc - c) for r, c in zip(src_row, src_col)]
+    annual = np.full((2, ny, nx), np.nan)
+    for y in range(2):
+        field = 30.0 * np.exp(-dist[0] / 4.0) + 20.0 * np.exp(-dist[1] / 4.0)
+        for m in members:
+            annual[y].flat[m] = field.flat[m]
+    problems = []
+    attribute_annual(annual_ihs=annual, members=members, src_row=src_row, src_col=src_col, lat=lat, lon=lon,
+                     operating=np.ones((2, 2), bool), years=[2019, 2020], ihs_ids=["a", "b"], decay_km=None,
+                     problems=problems)
+    for problem, decay in problems:  # the map the footprints fit exactly
+        for y in range(2):
+            _, pix, _ = problem.years[y]
+            problem.flat[y, pix] = problem.design(y, decay) @ np.array([30.0, 20.0])
+    settings = {"level": 0.9, "seed": 0, "min_fraction": 0.3}
+    zero = np.zeros((20, ny * nx))
+    below, above = split_fill_intervals([p for p, _ in problems], [d for _, d in problems], zero, settings,
+                                        n_sources=2, n_years=2, min_unique=0.05)
+    assert np.isfinite(below).all()
+    np.testing.assert_allclose(below, 0.0, atol=1e-6)
+    np.testing.assert_allclose(above, 0.0, atol=1e-6)
+    shifted = np.linspace(-1.0, 1.0, 20)[:, None] + zero  # replicate r adds c_r everywhere
+    below, above = split_fill_intervals([p for p, _ in problems], [d for _, d in problems], shifted, settings,
+                                        n_sources=2, n_years=2, min_unique=0.05)
+    assert (below < -0.3).all() and (above > 0.3).all()  # the constant errors reach both sources' parts
+
+
+# --------------------------------------------------------------------------- the pipeline
+@pytest.fixture(scope="module")
+def fill_error_run(tiny_local_run, tmp_path_factory):
+    """tiny_local_run copied and rerun from stage 3 with 6 placements (stats intervals from them)."""
+    run_dir, _ = tiny_local_run
+    tmp = tmp_path_factory.mktemp("fill_error")
+    shutil.copytree(run_dir, tmp / "tiny")
+    from tests.conftest import TINY_RUN_YAML
+
+    config = tmp / "tiny.yaml"
+    config.write_text(TINY_RUN_YAML + "stage3: {fill_error: {placements: 6, day_step: 5}}\n"
+                      "cluster: {kind: local, n_workers: 2, threads_per_worker: 1}\n")
+    result = subprocess.run([sys.executable, "-m", "ihs_hpc.cli", "run", str(config), "--rerun-changed"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "stage3 fill error" in result.stdout + result.stderr
+    return tmp / "tiny"
+
+
+def test_stored_fill_error_is_the_kriging_of_each_placement_redone_here(fill_error_run):
+    """One placement and year recomputed with fill_days straight from stage2.zarr: same sampled days, same
+    hidden pixels, the mean error moved back by the shift."""
+    from ihs_hpc.pipeline.daily import fill_days
+    from ihs_hpc.pipeline.fill_error import sampled_days
+    from ihs_hpc.pipeline.inputs import drift_covariates
+    from ihs_hpc.config import load_config
+
+    run = fill_error_run
+    s3 = xr.open_zarr(run / "stage3.zarr")
+    s1 = xr.open_zarr(run / "stage1.zarr")
+    assert s3.fill_error.dims == ("placement", "year", "lat", "lon") and s3.sizes["placement"] == 6
+    holes = s1.ihs_mask.values.astype(bool)
+    valid = s1.background.values.astype(bool)
+    stored = s3.fill_error.values
+    assert np.isnan(stored[:, :, ~holes]).all()  # only real IHS pixels carry an error
+    assert np.isfinite(stored[:, :, holes]).mean() > 0.3
+    cfg = load_config(run.parent / "tiny.yaml")
+    _, drift = drift_covariates(cfg)
+    s2 = xr.open_zarr(run / "stage2.zarr")
+    years = pd.DatetimeIndex(s2.time.values).year.to_numpy()
+    m, y = 2, 1
+    dy, dx = (int(v) for v in s3.placement_shift.values[m])
+    days = sampled_days(years, int(s3.year.values[y]), 5)
+    assert days.size and (days % 5 == 0).all()
+    bl = s2.pm25_bl_tem.values[days].astype(np.float64)
+    target = placement_mask(holes, valid, dy, dx)
+    total, count = np.zeros(holes.shape), np.zeros(holes.shape)
+    out = np.empty((1,) + holes.shape)
+    for i, day in enumerate(days):
+        fill_days(bl[i:i + 1], int(day), lat=s2.lat.values, lon=s2.lon.values, holes=holes | target,
+                  fill_mask=target, model=cfg["stage3.kriging_model"], k=cfg["stage3.kriging_neighbours"],
+                  variogram=cfg["stage3.variogram"], variogram_cells=cfg["stage3.variogram_cells"], drift=drift,
+                  out=out)
+        err = out[0] - bl[i]
+        ok = target & np.isfinite(err)
+        total[ok] += err[ok]
+        count[ok] += 1
+    with np.errstate(invalid="ignore"):
+        mean = np.where(count > 0, total / count, np.nan)
+    want = _shift_reference(mean, -dy, -dx, np.nan)
+    np.testing.assert_allclose(stored[m, y], want, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def test_city_intervals_are_the_estimate_plus_quantiles_of_the_city_mean_error(fill_error_run):
+    run = fill_error_run
+    s3 = xr.open_zarr(run / "stage3.zarr")
+    s1 = xr.open_zarr(run / "stage1.zarr")
+    cubes = xr.open_zarr(run / "cubes.zarr")
+    errors = s3.fill_error.values.reshape(-1, s1.ihs_mask.size)
+    city = pd.read_csv(run / "stats" / "city_ihs_intervals.csv")
+    ihs = s1.ihs_mask.values.astype(bool).ravel()
+    checked = 0
+    for c, name in enumerate(dict.fromkeys(city.city)):
+        pix = np.flatnonzero((cubes.city_id.values.ravel() == c) & ihs)
+        vals = errors[:, pix]
+        keep = np.isfinite(vals).sum(axis=1) >= 0.3 * pix.size
+        if not keep.any():
+            continue
+        reps = np.nanmean(vals[keep], axis=1)
+        lo, hi = np.quantile(reps, [0.05, 0.95])
+        rows = city[city.city == name]
+        np.testing.assert_allclose(rows.pm25_ihs_lower - rows.pm25_ihs, lo, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(rows.pm25_ihs_upper - rows.pm25_ihs, hi, rtol=1e-4, atol=1e-6)
+        checked += 1
+    assert checked >= 1
+    text = (run / "stats" / "tables.md").read_text()
+    assert "fill error on its placements" in text
+
+
+def test_fill_error_intervals_coverage_on_tiny_is_scored(fill_error_run, tiny_local_run):
+    """The fill-error intervals are scored against the truth like the bootstrap's (no bound on the rate: on
+    tiny seed 0 the real areas' errors exceed the placements', README "Intervals")."""
+    scores = pd.read_csv(fill_error_run / "stats" / "truth_scores.csv").set_index("metric")["value"]
+    boot = pd.read_csv(tiny_local_run[0] / "stats" / "truth_scores.csv").set_index("metric")["value"]
+    for key in ("coverage90_city_annual", "coverage90_source_annual"):
+        assert 0.0 <= scores[key] <= 1.0
+    assert scores["coverage90_city_n"] == boot["coverage90_city_n"]
+    city = pd.read_csv(fill_error_run / "stats" / "city_ihs_intervals.csv")
+    inside = (city.pm25_ihs_lower <= city.pm25_ihs_true) & (city.pm25_ihs_true <= city.pm25_ihs_upper)
+    np.testing.assert_allclose(scores["coverage90_city_annual"], inside.mean())
+    # the same point estimates: only the intervals differ
+    a = pd.read_csv(fill_error_run / "stats" / "ihs_attribution.csv")
+    b = pd.read_csv(tiny_local_run[0] / "stats" / "ihs_attribution.csv")
+    np.testing.assert_allclose(a.pm25_ihs_own, b.pm25_ihs_own, equal_nan=True)
+    assert not np.allclose(a.pm25_ihs_own_upper, b.pm25_ihs_own_upper, equal_nan=True)
