@@ -252,3 +252,29 @@ def test_fill_error_intervals_coverage_on_tiny_is_scored(fill_error_run, tiny_lo
     b = pd.read_csv(tiny_local_run[0] / "stats" / "ihs_attribution.csv")
     np.testing.assert_allclose(a.pm25_ihs_own, b.pm25_ihs_own, equal_nan=True)
     assert not np.allclose(a.pm25_ihs_own_upper, b.pm25_ihs_own_upper, equal_nan=True)
+
+
+def test_killed_while_measuring_placements_then_rerun_is_identical(fill_error_run, tiny_local_run, tmp_path):
+    """Stage 3 killed after 1 of tiny's 3 placement years: the rerun keeps that year's record, kriges the
+    other two and publishes the same fill_error (and pm25_ihs) as the uninterrupted run."""
+    import os
+    import signal
+
+    from tests.conftest import TINY_RUN_YAML
+
+    shutil.copytree(tiny_local_run[0], tmp_path / "tiny")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_RUN_YAML + "stage3: {fill_error: {placements: 6, day_step: 5}}\n"
+                      "cluster: {kind: local, n_workers: 2, threads_per_worker: 1}\n")
+    command = [sys.executable, "-m", "ihs_hpc.cli", "run", str(config), "--rerun-changed", "--stages", "stage3"]
+    env = {**os.environ, "IHS_FAULT_KILL_AFTER": "stage3 fill error (placements):1"}
+    killed = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:] + killed.stderr[-2000:]
+    records = list((tmp_path / "tiny" / "stage3.zarr.partial" / "_ihs_fills" / "fill_error").glob("*.npz"))
+    assert 1 <= len(records) < 3
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    a, b = xr.open_zarr(fill_error_run / "stage3.zarr"), xr.open_zarr(tmp_path / "tiny" / "stage3.zarr")
+    for name in ("fill_error", "pm25_ihs", "placement_shift"):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert not (tmp_path / "tiny" / "stage3.zarr" / "_ihs_fills").exists()

@@ -32,8 +32,10 @@ COLUMN_DESCRIPTIONS = {
     "method": "alone | nnls | equal_strength (indistinguishable, flagged) | not_operating",
     "unique_fraction": "share of the source's footprint column outside the span of the others (0–1)",
     "pm25_ihs_own_lower": "lower / upper (…_upper) bound of pm25_ihs_own: for a source sharing its area, the "
-                          "spread of its split of bootstrap-replicate annual maps; for a source alone, its area "
-                          "mean's bootstrap interval",
+                          "spread of its split of replicate annual maps; for a source alone, its area mean's "
+                          "interval (replicates: `interval`)",
+    "interval": "what the intervals' replicates are: fill_error (stage 3's fill error on placements of the IHS "
+                "mask) | bootstrap (circular block bootstrap over days)",
     "decay_km": "footprint e-folding distance L used for the source (km; fitted unless "
                 "stats.attribution.decay_km is set)",
 }
@@ -327,6 +329,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
             writer.add("city_ihs_intervals", city,
                        f"Annual IHS-related PM2.5 of each city's IHS areas with its {100 * settings['level']:g} % "
                        f"interval ({how})", index=False, digits=3)
+        table["interval"] = "fill_error" if errors is not None else "bootstrap"
         coverage = iv.coverage_scores(city, table, float(settings["level"]))
         scores.update(coverage)
         descriptions.update(iv.describe(coverage, float(settings["level"])))

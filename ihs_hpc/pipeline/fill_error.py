@@ -100,20 +100,24 @@ def measure_fill_error(*, scratch: Path, years, year_of_day, holes, valid, shift
                    holes=holes, valid=np.asarray(valid, dtype=bool), shifts=shifts, lat=lat, lon=lon, **kriging)
     map_tiles(func, todo, client, desc="stage3 fill error (placements)", unit="year",
               done=partial(_year_done, Path(scratch)))
-    n_pix = holes.size
     masks = [np.flatnonzero(placement_mask(holes, valid, dy, dx).ravel()) for dy, dx in shifts]
-    sums = np.zeros((len(shifts), len(years), n_pix))
-    counts = np.zeros_like(sums)
-    for y, year in enumerate(years):
+    records = []
+    for year in years:
         with np.load(_year_record(scratch, year)) as record:
-            s, n = record["sums"], record["counts"]
-        start = 0
-        for m, flat in enumerate(masks):
-            sums[m, y, flat] = s[start:start + flat.size]
-            counts[m, y, flat] = n[start:start + flat.size]
-            start += flat.size
-        if start != s.size:
-            raise ValueError(f"{_year_record(scratch, year)}: {s.size} values for {start} placement pixels "
-                             f"(the placements changed since it was written; delete {scratch})")
-    shape = (len(shifts), len(years)) + holes.shape
-    return annual_error_maps(sums.reshape(shape), counts.reshape(shape), shifts)
+            records.append((record["sums"], record["counts"]))
+        if records[-1][0].size != sum(flat.size for flat in masks):
+            raise ValueError(f"{_year_record(scratch, year)}: {records[-1][0].size} values for "
+                             f"{sum(flat.size for flat in masks)} placement pixels (the placements changed since "
+                             f"it was written; delete {scratch})")
+    out = np.empty((len(shifts), len(years)) + holes.shape, dtype=np.float32)
+    start = 0
+    for m, flat in enumerate(masks):  # one placement at a time: (years, ny, nx) in memory, not all of them
+        sums = np.zeros((1, len(years), holes.size))
+        counts = np.zeros_like(sums)
+        for y, (s, n) in enumerate(records):
+            sums[0, y, flat] = s[start:start + flat.size]
+            counts[0, y, flat] = n[start:start + flat.size]
+        start += flat.size
+        shape = (1, len(years)) + holes.shape
+        out[m] = annual_error_maps(sums.reshape(shape), counts.reshape(shape), shifts[m:m + 1])[0]
+    return out

@@ -109,16 +109,22 @@ def attribution_section(ctx: ReportContext) -> Section | None:
     ids = [str(v) for v in ctx.cubes["ihs_id"].values]
     names = ({i: str(n) for i, n in zip(ids, ctx.cubes["ihs_name"].values)} if "ihs_name" in ctx.cubes else {})
     methods = table.loc[table["operating"].astype(bool), "method"].value_counts()
+    if "interval" in table and (table["interval"] == "fill_error").any():
+        intervals = (f"lower/upper: the {100 * level:g} % interval of stage 3's fill error, measured on the IHS "
+                     "mask moved into the background (a source sharing its area: the spread of its split of the "
+                     "annual map plus each placement's error map) — what the fill got wrong, as far as the "
+                     "placements see it")
+    else:
+        intervals = (f"lower/upper: the {100 * level:g} % bootstrap interval over days (a source sharing its area: "
+                     "the spread of its split of the bootstrap-replicate annual maps) — day-to-day sampling, not "
+                     "the systematic error of the background fill")
     s = Section("Per-source attribution",
                 "Beyond the paper, which cannot split IHS-related PM2.5 among sources whose radiation areas "
                 "overlap: each year's IHS-related PM2.5 map is split among the operating sources of every cluster "
                 "of overlapping areas by a non-negative fit on per-source footprints exp(−d/L); the parts of every "
                 "pixel add up to its estimate. `pm25_ihs_own` is a source's own contribution averaged over its "
                 "radiation area (µg m⁻³), `share_of_area_pct` its share of the area's IHS-related PM2.5; "
-                f"lower/upper: the {100 * level:g} % bootstrap interval over days (a source sharing its area: "
-                "the spread of its split of the bootstrap-replicate annual maps) — day-to-day sampling, not the "
-                "systematic error of the background fill"
-                + coverage_note(ctx, level) + ". `method`: alone (no other "
+                + intervals + coverage_note(ctx, level) + ". `method`: alone (no other "
                 "source in the area), nnls (fitted), equal_strength (the sources cannot be told apart: split "
                 "with equal strengths, flagged), not_operating. Operating source-years by method: "
                 + ", ".join(f"{k} {v}" for k, v in methods.items()) + ". All rows: `../stats/ihs_attribution.csv`.")
