@@ -14,9 +14,10 @@ coverage of the nominal interval on the truth is scored (``coverage90_city_annua
 ``stats.intervals.method: auto`` (default) replaces the day bootstrap wherever stage 3 measured its
 fill's error (``stage3.fill_error.placements`` > 0: ``stage3.zarr/fill_error``,
 :mod:`ihs_hpc.ops.fill_error`): the interval of a group's annual mean is the estimate plus the 5th and
-95th percentiles of the same group's mean error on every placement of the IHS mask in every year (:func:`fill_error_offsets`), and a source that shares its area
-gets the spread of its own part when the cluster's annual map, plus each placement's error map and a
-circularly shifted copy of the split's own residual, is split again (:func:`split_fill_intervals`).
+95th percentiles of the same group's mean error on every placement of the IHS mask in every year
+(:func:`fill_error_offsets`), and a source that shares its area gets the spread of its own part when the
+cluster's fitted map, plus a circularly shifted copy of the split's residual and each placement's error
+map, is split again (:func:`split_fill_intervals`).
 These intervals are about the realised annual figures (what the fill got wrong), not about which days
 the year had. The bootstrap (``method: bootstrap``, or a stage 3 without ``fill_error``, e.g. the
 U-ConvLSTM's) describes the day-to-day sampling of an annual figure; the fill's error is not in it.
@@ -78,15 +79,13 @@ def annual_group_intervals(sums: dict, cal: pd.DataFrame, years, groups: np.ndar
         s = sums["s_ihs"][np.ix_(groups, days)]
         n = sums["n_pair"][np.ix_(groups, days)]
         if errors is None:
-            lo, hi = pooled_mean_interval(s, n, block=int(settings["block_days"]), n_boot=int(settings["n_boot"]),
-                                          level=float(settings["level"]), seed=int(settings["seed"]) + y)
-        else:
-            lo = hi = np.nan
+            out["lower"][:, y], out["upper"][:, y] = pooled_mean_interval(
+                s, n, block=int(settings["block_days"]), n_boot=int(settings["n_boot"]),
+                level=float(settings["level"]), seed=int(settings["seed"]) + y)
         with np.errstate(invalid="ignore", divide="ignore"):
             out["estimate"][:, y] = s.sum(axis=1) / n.sum(axis=1)
             if "s_true" in sums:
                 out["truth"][:, y] = sums["s_true"][np.ix_(groups, days)].sum(axis=1) / n.sum(axis=1)
-        out["lower"][:, y], out["upper"][:, y] = lo, hi
     if errors is not None:
         lo, hi = fill_error_offsets(errors, group_pixels, settings)
         out["lower"], out["upper"] = out["estimate"] + lo[:, None], out["estimate"] + hi[:, None]

@@ -22,13 +22,12 @@ import shutil
 from functools import partial
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
 from ..config import RunConfig
 from ..errors import StoreError
 from ..grid import Grid
-import pandas as pd
-import xarray as xr
-
 from ..io.cube import VarSpec, create_store, cube_spec, mark_complete, open_store, publish, read_tile, write_array
 from ..ops.fill_error import placement_shifts
 from .daily import DAYS_STORE, FILLS_DIR, SOURCE, block_days, krige_cube, merge_cube
@@ -59,6 +58,8 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     if method == "uconvlstm":  # the seed's U-ConvLSTM: ihs_hpc/pipeline/stage3_model.py
         from .stage3_model import run_stage3_uconvlstm
 
+        if int(config["stage3.fill_error.placements"]):
+            echo("  stage3.fill_error: measured for the kriging fill only; the stats' intervals use the bootstrap")
         result = run_stage3_uconvlstm(config, client, echo)
         return result | ({"method": "uconvlstm", "chosen_by_rmse": chosen_by} if chosen_by else {})
 
@@ -77,6 +78,15 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
         raise StoreError(f"{stage1}: every pixel lies in an IHS area; no background to learn from")
     tile_size = config["grid.tile_size"]
     drift_names, drift = drift_covariates(config)
+    kriging = {"model": config["stage3.kriging_model"], "k": config["stage3.kriging_neighbours"],
+               "variogram": config["stage3.variogram"], "variogram_cells": config["stage3.variogram_cells"],
+               "drift": drift}
+    years_of_day = pd.DatetimeIndex(baseline.time.values).year.to_numpy()
+    variables = {
+        "pm25_bl_oem": cube_spec(UNITS, "PM2.5 from other (non-IHS) anthropogenic sources: background kriged into IHS areas"),
+        "pm25_ihs": cube_spec(UNITS, "IHS-related PM2.5 (eq. 10), inside IHS radiation areas"),
+    }
+    static = None
     placements = int(config["stage3.fill_error.placements"])
     if placements:
         valid = areas.background.values.astype(bool) if "background" in areas else ~holes
@@ -85,19 +95,13 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
         if len(shifts) < placements:
             echo(f"  fill error: only {len(shifts)} of {placements} placements of the IHS mask land mostly on "
                  f"background; the intervals rest on those")
-    variables = {
-        "pm25_bl_oem": cube_spec(UNITS, "PM2.5 from other (non-IHS) anthropogenic sources: background kriged into IHS areas"),
-        "pm25_ihs": cube_spec(UNITS, "IHS-related PM2.5 (eq. 10), inside IHS radiation areas"),
-    }
-    static = None
-    if placements:
         variables["fill_error"] = VarSpec(("placement", "year", "lat", "lon"), {
             "units": UNITS, "long_name": "annual mean of (kriged − observed) pm25_bl_tem on the IHS mask moved by "
                                          "placement_shift into the background, at the real IHS pixels"})
         static = xr.Dataset(coords={"placement_shift": (("placement", "shift_axis"), shifts, {
             "long_name": "shift (rows, columns) of the IHS mask in each placement"})})
     create_store(out, grid, variables, tile_size=tile_size, time=baseline.time.values,
-                 years=np.unique(pd.DatetimeIndex(baseline.time.values).year) if placements else None, static=static,
+                 years=np.unique(years_of_day) if placements else None, static=static,
         attrs={"method": "kriging", **({"chosen_by_heldout_rmse": json.dumps(chosen_by)} if chosen_by else {}),
                "kriging_model": config["stage3.kriging_model"],
                "kriging_neighbours": config["stage3.kriging_neighbours"],
@@ -106,24 +110,14 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     # only the holes are filled: pixels that prep masked out (no data on any day) stay NaN
     fills, infos = krige_cube(stage2, "pm25_bl_tem", grid, client, block_days=block_days(grid), holes=holes,
                               scratch=out / FILLS_DIR,
-                              fill_mask=holes,
-                              model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
-                              variogram=config["stage3.variogram"], variogram_cells=config["stage3.variogram_cells"],
-                              drift=drift, desc="stage3 kriging days", keep_source=bool(placements))
+                              fill_mask=holes, desc="stage3 kriging days", keep_source=bool(placements), **kriging)
     if placements:  # the fill's error on the IHS mask moved into the background (intervals of the stats)
         from .fill_error import measure_fill_error
 
-        years_of_day = pd.DatetimeIndex(baseline.time.values).year.to_numpy()
-        years = np.unique(years_of_day)
-        errors = measure_fill_error(scratch=out / FILLS_DIR, years=years, year_of_day=years_of_day, holes=holes,
-                                    valid=valid, shifts=shifts, lat=grid.lat, lon=grid.lon,
-                                    day_step=config["stage3.fill_error.day_step"], client=client,
-                                    model=config["stage3.kriging_model"], k=config["stage3.kriging_neighbours"],
-                                    variogram=config["stage3.variogram"],
-                                    variogram_cells=config["stage3.variogram_cells"], drift=drift)
+        errors = measure_fill_error(scratch=out / FILLS_DIR, years=np.unique(years_of_day), year_of_day=years_of_day,
+                                    holes=holes, valid=valid, shifts=shifts, lat=grid.lat, lon=grid.lon,
+                                    day_step=config["stage3.fill_error.day_step"], client=client, **kriging)
         write_array(out, "fill_error", errors)
-
-    if placements:
         shutil.rmtree(out / FILLS_DIR / DAYS_STORE / SOURCE, ignore_errors=True)  # the copy has served (disk)
     merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes,
                extra=partial(ihs_related, stage2=stage2, areas=holes), desc="stage3 merge", client=client)
