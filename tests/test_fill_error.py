@@ -68,6 +68,20 @@ def test_a_mask_with_no_background_to_move_into_is_an_error():
         placement_shifts(mask, ~mask, 4, seed=0, max_tries=200)
 
 
+@pytest.mark.parametrize("key, value", [("placements", -1), ("day_step", 0), ("min_shift", 0)])
+def test_bad_fill_error_settings_are_named(key, value, tmp_path):
+    from ihs_hpc.config import load_config
+    from ihs_hpc.errors import ConfigError
+    from ihs_hpc.pipeline.fill_error import fill_error_settings
+
+    config = tmp_path / "run.yaml"
+    config.write_text(f"input: {{kind: synthetic, synthetic: {{preset: tiny}}}}\n"
+                      f"stage3: {{fill_error: {{{key}: {value}}}}}\n")
+    with pytest.raises(ConfigError, match=f"stage3.fill_error.{key} must be .*got {value}"):
+        fill_error_settings(load_config(config))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]  # nothing written
+
+
 def test_annual_error_maps_move_each_placement_back_by_its_shift():
     rng = np.random.default_rng(1)
     shifts = np.array([[3, -2], [-4, 5]])

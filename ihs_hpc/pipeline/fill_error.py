@@ -42,6 +42,19 @@ class YearTask:
         return (self.n_days, 1)
 
 
+def fill_error_settings(config) -> dict:
+    """``stage3.fill_error`` checked: ``placements`` >= 0, ``day_step`` >= 1, ``min_shift`` > 0 (a
+    :class:`~ihs_hpc.errors.ConfigError` naming the key and value otherwise)."""
+    from ..errors import ConfigError
+
+    out = {key: config[f"stage3.fill_error.{key}"] for key in ("placements", "day_step", "min_shift", "seed")}
+    for key, ok, bound in (("placements", out["placements"] >= 0, ">= 0"), ("day_step", out["day_step"] >= 1, ">= 1"),
+                           ("min_shift", out["min_shift"] > 0, "> 0")):
+        if not ok:
+            raise ConfigError(f"stage3.fill_error.{key} must be {bound}, got {out[key]!r}")
+    return out
+
+
 def sampled_days(year_of_day: np.ndarray, year: int, day_step: int) -> np.ndarray:
     """The record's days of ``year`` that are kriged in the placements: every ``day_step``-th day of the
     record (day 0, ``day_step``, …), so the sample does not depend on how the record is cut."""

@@ -31,6 +31,7 @@ from ..grid import Grid
 from ..io.cube import VarSpec, create_store, cube_spec, mark_complete, open_store, publish, read_tile, write_array
 from ..ops.fill_error import placement_shifts
 from .daily import DAYS_STORE, FILLS_DIR, SOURCE, block_days, krige_cube, merge_cube
+from .fill_error import fill_error_settings, measure_fill_error
 from .inputs import drift_covariates
 
 UNITS = "ug m-3"
@@ -50,6 +51,7 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     from .run import store_path
 
     method, chosen_by = config["stage3.method"], None
+    fill_error_settings(config)  # bad settings fail before any work, whichever fill runs
     if method == "auto":  # the model only when its held-out RMSE is auto_margin_pct below kriging's (trains first)
         from .stage3_model import choose_method
 
@@ -87,11 +89,12 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
         "pm25_ihs": cube_spec(UNITS, "IHS-related PM2.5 (eq. 10), inside IHS radiation areas"),
     }
     static = None
-    placements = int(config["stage3.fill_error.placements"])
+    placing = fill_error_settings(config)
+    placements = int(placing["placements"])
     if placements:
         valid = areas.background.values.astype(bool) if "background" in areas else ~holes
-        shifts = placement_shifts(holes, valid, placements, seed=int(config["stage3.fill_error.seed"]),
-                                  min_shift=float(config["stage3.fill_error.min_shift"]), at_least=1)
+        shifts = placement_shifts(holes, valid, placements, seed=int(placing["seed"]),
+                                  min_shift=float(placing["min_shift"]), at_least=1)
         if len(shifts) < placements:
             echo(f"  fill error: only {len(shifts)} of {placements} placements of the IHS mask land mostly on "
                  f"background; the intervals rest on those")
@@ -112,11 +115,9 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
                               scratch=out / FILLS_DIR,
                               fill_mask=holes, desc="stage3 kriging days", keep_source=bool(placements), **kriging)
     if placements:  # the fill's error on the IHS mask moved into the background (intervals of the stats)
-        from .fill_error import measure_fill_error
-
         errors = measure_fill_error(scratch=out / FILLS_DIR, years=np.unique(years_of_day), year_of_day=years_of_day,
                                     holes=holes, valid=valid, shifts=shifts, lat=grid.lat, lon=grid.lon,
-                                    day_step=config["stage3.fill_error.day_step"], client=client, **kriging)
+                                    day_step=int(placing["day_step"]), client=client, **kriging)
         write_array(out, "fill_error", errors)
         shutil.rmtree(out / FILLS_DIR / DAYS_STORE / SOURCE, ignore_errors=True)  # the copy has served (disk)
     merge_cube(stage2, "pm25_bl_tem", out, "pm25_bl_oem", grid, tile_size, fills, holes=holes,
