@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cube import read_region
+from ..errors import StoreError
+from .cube import read_region, store_array
 
 __all__ = ["read_region_cached", "clear", "BUDGET_BYTES"]
 
@@ -74,10 +75,10 @@ def read_region_cached(store, name: str, index: tuple) -> np.ndarray:
     index : tuple of slice
         One slice per leading axis (missing trailing ones are whole).
     """
-    import zarr
-
     store = Path(store)
-    array = zarr.open_group(store, mode="r")[name]
+    array = store_array(store, name)
+    if array is None:
+        raise StoreError(f"{store}: no variable {name!r} to read")
     index = tuple(index) + (slice(None),) * (array.ndim - len(index))
     bounds = [sl.indices(size)[:2] for sl, size in zip(index, array.shape)]
     out = np.empty(tuple(b - a for a, b in bounds), dtype=array.dtype)
