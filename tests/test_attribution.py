@@ -300,6 +300,42 @@ def test_pipeline_writes_intervals_and_coverage(tiny_local_run):
     np.testing.assert_allclose(scores["coverage90_city_annual"], inside.mean())
 
 
+def _coverage_counts(run_dir):
+    """(covered, judged) city-years and source-years of a run, recounted from its tables, checked against
+    its truth_scores.csv."""
+    scores = pd.read_csv(run_dir / "stats" / "truth_scores.csv").set_index("metric")["value"]
+    city = pd.read_csv(run_dir / "stats" / "city_ihs_intervals.csv").dropna(subset=["pm25_ihs_true"])
+    inside = (city.pm25_ihs_lower <= city.pm25_ihs_true) & (city.pm25_ihs_true <= city.pm25_ihs_upper)
+    assert scores["coverage90_city_n"] == len(city)
+    np.testing.assert_allclose(scores["coverage90_city_annual"], inside.mean())
+    n_src = int(scores["coverage90_source_n"])
+    return (int(inside.sum()), len(city)), (int(round(scores["coverage90_source_annual"] * n_src)), n_src)
+
+
+def test_default_intervals_cover_the_truth_on_three_tiny_seeds(tiny_local_run, tmp_path):
+    """Issue 13's calibration on tiny variants, with a looser bound than the 85-95 % asked of the demo:
+    the default intervals (stats.intervals.method auto, no fill-error placements: the block bootstrap)
+    of tiny seeds 0, 1 and 2 pooled cover 75-99 % of the per-city and per-source annual truths.
+    Measured (2026-11-28): cities 6/9, 9/9, 9/9 (24/27 = 0.889), sources 14/17, 21/21, 18/18 (53/56 = 0.946)."""
+    import subprocess
+    import sys
+
+    runs = [tiny_local_run[0]]
+    for seed in (1, 2):
+        config = tmp_path / f"tiny{seed}.yaml"
+        config.write_text(f"input: {{kind: synthetic, synthetic: {{preset: tiny, seed: {seed}}}}}\n"
+                          "grid: {tile_size: 32}\ncluster: {kind: none}\nreport: {enabled: false}\n")
+        result = subprocess.run([sys.executable, "-m", "ihs_hpc.cli", "run", str(config)], capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        runs.append(tmp_path / f"tiny{seed}")
+    counts = [_coverage_counts(run) for run in runs]
+    for kind, k in (("city", 0), ("source", 1)):
+        covered, judged = (sum(c[k][i] for c in counts) for i in (0, 1))
+        assert judged >= 25, (kind, counts)
+        assert 0.75 <= covered / judged <= 0.99, (kind, counts)
+
+
 def test_bad_settings_are_named(tiny_local_run, tmp_path):
     from ihs_hpc.errors import ConfigError
     from ihs_hpc.pipeline.attribution import write_attribution
