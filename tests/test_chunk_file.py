@@ -2,6 +2,7 @@
 the same values as Zarr reads, Zarr's behaviour wherever the direct path does not apply, and array
 handles (:func:`ihs_hpc.io.cube.store_array`) never stale after a store is made again."""
 import shutil
+import time as clock
 
 import numpy as np
 import pytest
@@ -138,3 +139,27 @@ def test_tiles_written_and_read_through_the_store_layer_match_zarr_and_a_remade_
         read_tile(path, grid.tiles(8)[0], ["missing"])
     with pytest.raises(StoreError, match="no variable 'missing'"):
         write_tile(path, grid.tiles(8)[0], {"missing": np.zeros((8, 8))})
+
+
+def test_a_remembered_tile_is_recalled_only_while_its_chunk_file_is_unchanged(tmp_path):
+    from ihs_hpc.io import chunk_cache
+
+    grid = Grid(39.0, 39.20, 115.0, 115.24)
+    time = np.arange("2020-01-01", "2020-02-20", dtype="datetime64[D]")
+    path = tmp_path / "store.zarr"
+    create_store(path, grid, {"cube": cube_spec("ug m-3", "a cube")}, tile_size=8, time=time)
+    chunk_cache.clear()
+    tiles = grid.tiles(8)
+    edge = tiles[-1]  # 4 x 8 cells of an 8 x 8 chunk
+    for tile in (tiles[0], edge):
+        block = _values("float32", (time.size,) + tile.shape, seed=tile.rows.start)
+        assert chunk_cache.recall_tile(path, "cube", tile) is None  # never written
+        write_tile(path, tile, {"cube": block})
+        assert chunk_cache.recall_tile(path, "cube", tile) is None  # written, not remembered: no read either
+        chunk_cache.remember_tile(path, "cube", tile, block)
+        assert chunk_cache.recall_tile(path, "cube", tile) is block
+        np.testing.assert_array_equal(read_tile(path, tile, ["cube"])["cube"], block)
+        clock.sleep(0.01)
+        write_tile(path, tile, {"cube": block + 1})  # the chunk written again: the kept block is stale
+        assert chunk_cache.recall_tile(path, "cube", tile) is None
+    chunk_cache.clear()

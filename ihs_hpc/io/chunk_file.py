@@ -22,17 +22,63 @@ This path is taken only for the layout this package writes, and Zarr does everyt
 The bytes on disk are the ones Zarr writes (the same numcodecs Blosc with the array's configuration),
 so either path reads what the other wrote; ``tests/test_chunk_file.py`` compares the files byte for byte.
 Files are written as :class:`~ihs_hpc.io.local_store.PiecewiseLocalStore` writes them (atomic rename).
+
+Also here, as they are about single chunks too: :func:`store_array` (arrays opened once per process) and
+:func:`iter_chunk_errors` / :func:`chunk_tile` (which chunks fail to decode, named by their tile; the
+error of :func:`ihs_hpc.io.cube.read_region` and ``ihs check --verify``).
 """
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["chunk_codec", "single_chunk", "read_chunk_region", "write_chunk_region"]
+__all__ = ["store_array", "chunk_codec", "single_chunk", "read_chunk_region", "write_chunk_region", "chunk_tile",
+           "iter_chunk_errors"]
 
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+#: Zarr arrays opened by :func:`store_array`, most recently used last
+_OPEN_ARRAYS: "dict[tuple, tuple[tuple, object]]" = {}
+_OPEN_ARRAYS_MAX = 256
+_OPEN_ARRAYS_LOCK = threading.Lock()
+
+
+def store_array(path: str | os.PathLike, name: str, *, writable: bool = False):
+    """Array ``name`` of the store at ``path``, opened once per process while its ``zarr.json`` is the same
+    file (inode, size and modification time): a tile's read or write opens the store's group and the
+    array's metadata otherwise, ~2 ms a time (issue 15). ``None`` when the store has no such array."""
+    import zarr
+
+    from .local_store import writable_group
+
+    path = Path(path)
+    try:
+        st = os.stat(path / name / "zarr.json")
+    except OSError:
+        return None
+    key, stamp = (str(path), name, writable), (st.st_ino, st.st_size, st.st_mtime_ns)
+    with _OPEN_ARRAYS_LOCK:
+        hit = _OPEN_ARRAYS.pop(key, None)
+        if hit is not None and hit[0] == stamp:
+            _OPEN_ARRAYS[key] = hit
+            return hit[1]
+    if writable:
+        group = writable_group(path)
+    else:
+        group = zarr.open_group(path, mode="r")
+    if name not in group:
+        return None
+    array = group[name]
+    with _OPEN_ARRAYS_LOCK:
+        _OPEN_ARRAYS[key] = (stamp, array)
+        while len(_OPEN_ARRAYS) > _OPEN_ARRAYS_MAX:
+            _OPEN_ARRAYS.pop(next(iter(_OPEN_ARRAYS)))
+    return array
 
 
 def chunk_codec(array):
@@ -137,3 +183,35 @@ def write_chunk_region(array, index, block: np.ndarray) -> bool:
         return False
     write_file(_chunk_path(array, coords), codec.encode(chunk))
     return True
+
+
+def chunk_tile(dims: tuple, key: str) -> str:
+    """`` (tile t0001_0002)`` for a chunk key of a tiled variable (chunks are tiles), else ``""``."""
+    parts = key.split("/")[1:]
+    coords = dict(zip(dims, parts))
+    for lat, lon, prefix in (("lat", "lon", ""), ("met_lat", "met_lon", "met tile ")):
+        if lat in coords and lon in coords:
+            return f" ({prefix or 'tile '}t{int(coords[lat]):04d}_{int(coords[lon]):04d})"
+    return ""
+
+
+def _chunk_ranges(array, index=None):
+    """Chunk grid coordinates overlapping ``index`` (default: all)."""
+    import itertools
+
+    index = tuple(index or ()) + (slice(None),) * (array.ndim - len(index or ()))
+    ranges = []
+    for size, chunk, sel in zip(array.shape, array.chunks, index):
+        start, stop, _ = sel.indices(size) if isinstance(sel, slice) else (int(sel), int(sel) + 1, 1)
+        ranges.append(range(start // chunk, max(start, stop - 1) // chunk + 1) if size else range(0))
+    return itertools.product(*ranges)
+
+
+def iter_chunk_errors(array, index=None):
+    """``(chunk key, error text)`` for every chunk of ``array`` (within ``index``) that fails to decode."""
+    encode = array.metadata.chunk_key_encoding.encode_chunk_key
+    for coords in _chunk_ranges(array, index):
+        try:
+            array.blocks[coords]
+        except Exception as err:  # noqa: BLE001 - any decoding failure marks the chunk bad
+            yield encode(coords), f"{type(err).__name__}: {err}"

@@ -23,7 +23,6 @@ import base64
 import json
 import os
 import shutil
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..grid import GRID_MAPPING_NAME, Grid, Tile
+from .chunk_file import chunk_tile, iter_chunk_errors, store_array
 
 TILE_RECORD_DIR = "_ihs_tiles"
 COMPLETE_ATTR = "ihs_complete"
@@ -232,45 +232,6 @@ def create_store(
     return path
 
 
-#: Zarr arrays opened by :func:`store_array`, most recently used last
-_OPEN_ARRAYS: "dict[tuple, tuple[tuple, object]]" = {}
-_OPEN_ARRAYS_MAX = 256
-_OPEN_ARRAYS_LOCK = threading.Lock()
-
-
-def store_array(path: str | os.PathLike, name: str, *, writable: bool = False):
-    """Array ``name`` of the store at ``path``, opened once per process while its ``zarr.json`` is the same
-    file (inode, size and modification time): a tile's read or write opens the store's group and the
-    array's metadata otherwise, ~2 ms a time (issue 15). ``None`` when the store has no such array."""
-    import zarr
-
-    path = Path(path)
-    try:
-        st = os.stat(path / name / "zarr.json")
-    except OSError:
-        return None
-    key, stamp = (str(path), name, writable), (st.st_ino, st.st_size, st.st_mtime_ns)
-    with _OPEN_ARRAYS_LOCK:
-        hit = _OPEN_ARRAYS.pop(key, None)
-        if hit is not None and hit[0] == stamp:
-            _OPEN_ARRAYS[key] = hit
-            return hit[1]
-    if writable:
-        from .local_store import writable_group
-
-        group = writable_group(path)
-    else:
-        group = zarr.open_group(path, mode="r")
-    if name not in group:
-        return None
-    array = group[name]
-    with _OPEN_ARRAYS_LOCK:
-        _OPEN_ARRAYS[key] = (stamp, array)
-        while len(_OPEN_ARRAYS) > _OPEN_ARRAYS_MAX:
-            _OPEN_ARRAYS.pop(next(iter(_OPEN_ARRAYS)))
-    return array
-
-
 def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarray | Callable[[], np.ndarray]], *,
                record: str | None = None) -> None:
     """Write every variable of one tile, then record the tile as finished.
@@ -452,38 +413,6 @@ def read_region(array, index: tuple, *, store, name: str, where: str = "") -> np
         raise StoreError(f"{store}: variable {name!r}{' ' + where if where else ''}: cannot decode chunk(s) {keys}: "
                          f"{type(err).__name__}: {err}. The store is damaged: `ihs check RUN --verify` lists every "
                          f"bad chunk and marks the store for repair, and a rerun recomputes only its tiles") from err
-
-
-def chunk_tile(dims: tuple, key: str) -> str:
-    """`` (tile t0001_0002)`` for a chunk key of a tiled variable (chunks are tiles), else ``""``."""
-    parts = key.split("/")[1:]
-    coords = dict(zip(dims, parts))
-    for lat, lon, prefix in (("lat", "lon", ""), ("met_lat", "met_lon", "met tile ")):
-        if lat in coords and lon in coords:
-            return f" ({prefix or 'tile '}t{int(coords[lat]):04d}_{int(coords[lon]):04d})"
-    return ""
-
-
-def _chunk_ranges(array, index=None):
-    """Chunk grid coordinates overlapping ``index`` (default: all)."""
-    import itertools
-
-    index = tuple(index or ()) + (slice(None),) * (array.ndim - len(index or ()))
-    ranges = []
-    for size, chunk, sel in zip(array.shape, array.chunks, index):
-        start, stop, _ = sel.indices(size) if isinstance(sel, slice) else (int(sel), int(sel) + 1, 1)
-        ranges.append(range(start // chunk, max(start, stop - 1) // chunk + 1) if size else range(0))
-    return itertools.product(*ranges)
-
-
-def iter_chunk_errors(array, index=None):
-    """``(chunk key, error text)`` for every chunk of ``array`` (within ``index``) that fails to decode."""
-    encode = array.metadata.chunk_key_encoding.encode_chunk_key
-    for coords in _chunk_ranges(array, index):
-        try:
-            array.blocks[coords]
-        except Exception as err:  # noqa: BLE001 - any decoding failure marks the chunk bad
-            yield encode(coords), f"{type(err).__name__}: {err}"
 
 
 def publish(partial: str | os.PathLike, final: str | os.PathLike) -> None:

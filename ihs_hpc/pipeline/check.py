@@ -97,7 +97,8 @@ def verify_store(path: Path, *, mark: bool = True) -> list[str]:
     """
     import zarr
 
-    from ..io.cube import COMPLETE_ATTR, TILE_RECORD_DIR, finished_tiles, iter_chunk_errors
+    from ..io.chunk_file import iter_chunk_errors
+    from ..io.cube import COMPLETE_ATTR, TILE_RECORD_DIR, finished_tiles
 
     group = zarr.open_group(path, mode="r")
     bad, unrecord, static = [], set(), []

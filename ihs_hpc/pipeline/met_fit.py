@@ -42,6 +42,7 @@ import numpy as np
 import zarr
 
 from ..grid import Grid
+from ..io.chunk_cache import recall_tile, remember_tile
 from ..io.cube import read_tile, write_array, write_tile
 from ..ops.carry import carry_maps
 from ..ops.met_removal import apply_met_block, remove_met_block
@@ -128,6 +129,8 @@ def fit_tile(tile, *, pm25_source: Path, out: Path, stage1: Path, variables: tup
     write_tile(out, tile, blocks)
     if complete:
         write_tile(out, tile, {}, record=APPLY_PREFIX + tile.name)
+    else:  # pass C reads the baseline back; from memory when it runs in this process (chunk file unchanged)
+        remember_tile(out, "pm25_bl", tile, blocks["pm25_bl"])
 
 
 def carry_coefficients(out: Path, grid: Grid, n_coef: int, neighbours: int) -> dict:
@@ -180,8 +183,11 @@ def apply_tile(tile, *, out: Path, variables: tuple[str, ...], met_lat: np.ndarr
     from .stage2 import tile_met_rows
 
     n_coef = len(variables) + 1
-    fields = read_tile(out, tile, ["met_fit_source", "short_term_level", "pm25_bl"]
+    kept = recall_tile(out, "pm25_bl", tile)  # pass A's baseline, when this process wrote it (issue 15)
+    fields = read_tile(out, tile, ["met_fit_source", "short_term_level"] + ["pm25_bl"] * (kept is None)
                        + [f"coef_a{k}" for k in range(n_coef)])
+    if kept is not None:
+        fields["pm25_bl"] = kept
     source = fields["met_fit_source"].ravel()
     if not np.isin(source, (FIT_OWN, FIT_IDLE, FIT_CARRIED)).any():  # nothing analysed: the cube keeps NaN
         write_tile(out, tile, {}, record=APPLY_PREFIX + tile.name)
