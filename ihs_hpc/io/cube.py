@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..grid import GRID_MAPPING_NAME, Grid, Tile
-from .chunk_file import chunk_tile, iter_chunk_errors, store_array
+from .chunk_file import chunk_tile, iter_chunk_errors, read_chunk_region, store_array, write_chunk_region
 
 TILE_RECORD_DIR = "_ihs_tiles"
 COMPLETE_ATTR = "ihs_complete"
@@ -242,8 +242,6 @@ def write_tile(path: str | os.PathLike, tile: Tile, data: Mapping[str, np.ndarra
     ingest's pass 2 uses this for the seven meteorological variables).
     Tiles of the meteorology grid pass ``record="met_" + tile.name`` so their records stay apart.
     """
-    from .chunk_file import write_chunk_region
-
     path = Path(path)
     ny, nx = tile.shape
     arrays = {name: store_array(path, name, writable=True) for name in data}
@@ -399,8 +397,6 @@ def read_region(array, index: tuple, *, store, name: str, where: str = "") -> np
     A selection inside one chunk of the package's own layout is read from the chunk file directly
     (:func:`ihs_hpc.io.chunk_file.read_chunk_region`); anything else, and any chunk that does not decode
     there, through Zarr."""
-    from .chunk_file import read_chunk_region
-
     fast = read_chunk_region(array, index)
     if fast is not None:
         return fast
