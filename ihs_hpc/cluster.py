@@ -12,7 +12,8 @@ rank has ``SLURM_CPUS_PER_TASK``. numba reads ``NUMBA_NUM_THREADS`` once, at imp
 environment variables set before the worker processes start: the nanny's ``pre-spawn-environ``
 (local), the job script's prologue (slurm), the sbatch script (mpi; checked here, an error if unset).
 The same places set glibc's malloc to keep freed memory for the next task (``cluster.reuse_freed_mb``,
-:mod:`ihs_hpc.malloc`).
+:mod:`ihs_hpc.malloc`), and Dask's own settings for the processes started here (``cluster.distributed``,
+:func:`distributed_settings`: by default no per-worker stack sampler, slower system sampling).
 """
 from __future__ import annotations
 
@@ -89,9 +90,35 @@ def _register_jobqueue_defaults() -> None:
     _jobqueue_registered = True
 
 
-def slurm_cluster_options(slurm: dict | None = None, threads_per_worker: int | None = None) -> dict:
+def distributed_settings(settings: dict | None = None) -> dict[str, object]:
+    """``ihs.cluster.distributed`` (or ``settings``), a nested mapping of Dask settings, as flat
+    ``distributed.<dotted.key>`` keys for :func:`dask.config.set`."""
+    settings = dask.config.get("ihs.cluster.distributed", {}) if settings is None else settings
+    flat: dict[str, object] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}", inner)
+        else:
+            flat[prefix] = value
+
+    walk("distributed", settings or {})
+    return flat
+
+
+def dask_environment(settings: dict[str, object]) -> dict[str, str]:
+    """Flat Dask settings as ``DASK_*`` environment variables (read by ``dask.config`` at import), for the
+    job script of a Slurm worker: ``distributed.worker.profile.enabled`` → ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED``."""
+    return {"DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split(".")): str(value)
+            for key, value in settings.items()}
+
+
+def slurm_cluster_options(slurm: dict | None = None, threads_per_worker: int | None = None,
+                          distributed: dict | None = None) -> dict:
     """Keyword arguments for ``dask_jobqueue.SLURMCluster``: the given ones (``None`` values dropped)
-    over ``jobqueue.slurm``, plus ``--lifetime`` below walltime and the thread caps in the job prologue."""
+    over ``jobqueue.slurm``, plus ``--lifetime`` below walltime, and the thread caps, malloc settings and
+    Dask settings ``distributed`` (default ``ihs.cluster.distributed``) exported in the job prologue."""
     _register_jobqueue_defaults()
     options = {k: v for k, v in (slurm or {}).items() if v is not None}
     defaults = dask.config.get("jobqueue.slurm")
@@ -111,6 +138,7 @@ def slurm_cluster_options(slurm: dict | None = None, threads_per_worker: int | N
     options["worker_extra_args"] = extra_args
     environ = thread_environment(inner_threads(nthreads, nthreads))
     environ.update(malloc_environment(dask.config.get("ihs.cluster.reuse_freed_mb", 0)))
+    environ.update(dask_environment(distributed_settings(distributed)))
     prologue = list(get("job_script_prologue") or [])
     prologue += [f"export {k}={v}" for k, v in environ.items()]
     options["job_script_prologue"] = prologue
@@ -169,7 +197,7 @@ def _describe_job() -> str:
 def get_client(kind: str | None = None, *, n_workers: int | None = None, threads_per_worker: int | None = None,
                memory_limit=None, dashboard_address: str | None = None, interface: str | None = None,
                slurm: dict | None = None, adapt_minimum_jobs: int | None = None, adapt_maximum_jobs: int | None = None,
-               echo=print) -> Iterator[object | None]:
+               distributed: dict | None = None, echo=print) -> Iterator[object | None]:
     """Start (and afterwards close) a Dask client of the requested kind.
 
     Parameters
@@ -184,6 +212,9 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
     interface : str, optional
         Network interface (``ib0``, ``lo``, ...) the scheduler and workers of kinds ``slurm`` and
         ``mpi`` listen on; for ``slurm``, ``slurm["interface"]`` wins over it.
+    distributed : dict, optional
+        Dask settings (nested, under ``distributed.``) for the scheduler and workers started here; default
+        ``ihs.cluster.distributed`` (:func:`distributed_settings`).
     slurm : dict, optional
         Keyword arguments for ``SLURMCluster`` (cores, memory, processes, walltime, queue, account,
         interface, ...); unset ones come from ``jobqueue.slurm`` (see :func:`slurm_cluster_options`).
@@ -206,11 +237,16 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
     slurm = slurm if slurm is not None else cfg.get("slurm", {})
     adapt_minimum_jobs = adapt_minimum_jobs if adapt_minimum_jobs is not None else cfg.get("adapt_minimum_jobs")
     adapt_maximum_jobs = adapt_maximum_jobs if adapt_maximum_jobs is not None else cfg.get("adapt_maximum_jobs")
+    distributed = distributed if distributed is not None else cfg.get("distributed")
 
     if kind == "none":
         yield None
         return
     from distributed import Client
+
+    # Dask settings of the scheduler and workers started here (cluster.distributed): a nanny hands the
+    # config current when it starts to its worker; the scheduler reads it when it starts
+    settings = distributed_settings(distributed)
 
     if kind == "local":
         from distributed import LocalCluster
@@ -227,7 +263,8 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
         # environment is restored once the workers have started.
         saved = {key: os.environ.get(key) for key in environ}
         try:
-            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in environ.items()}):
+            with dask.config.set({**settings,
+                                  **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in environ.items()}}):
                 cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                                        memory_limit=memory_limit, dashboard_address=dashboard_address)
         finally:
@@ -242,11 +279,12 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
             from dask_jobqueue import SLURMCluster
         except ImportError as err:  # pragma: no cover - optional dependency
             raise RuntimeError("cluster kind 'slurm' needs dask-jobqueue: pip install 'ihs_hpc[slurm]'") from err
-        options = slurm_cluster_options(slurm, threads_per_worker)
+        options = slurm_cluster_options(slurm, threads_per_worker, distributed)
         if interface is not None:
             options.setdefault("interface", interface)
         options.setdefault("scheduler_options", {}).setdefault("dashboard_address", dashboard_address)
-        cluster = SLURMCluster(**options)
+        with dask.config.set(settings):  # the scheduler, here (the workers: the job script's environment)
+            cluster = SLURMCluster(**options)
         if adapt_maximum_jobs:
             cluster.adapt(minimum_jobs=adapt_minimum_jobs or 0, maximum_jobs=adapt_maximum_jobs)
             describe = f"adaptive {adapt_minimum_jobs or 0}..{adapt_maximum_jobs} jobs"
@@ -263,6 +301,7 @@ def get_client(kind: str | None = None, *, n_workers: int | None = None, threads
         except ImportError as err:  # pragma: no cover - optional dependency
             raise RuntimeError("cluster kind 'mpi' needs dask-mpi and mpi4py: pip install 'ihs_hpc[mpi]'") from err
         inner = _check_rank_threads(threads_per_worker)
+        dask.config.set(settings)  # this rank's scheduler, worker or client: the process ends with the run
         # rank 0 serves the scheduler and rank ≥ 2 a worker until this client (rank 1) ends; they
         # leave the process from inside initialize (sys.exit)
         dask_mpi.initialize(nthreads=threads_per_worker, memory_limit=memory_limit,

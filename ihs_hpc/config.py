@@ -62,7 +62,7 @@ _NULLABLE_TYPES: dict[str, tuple[type, ...]] = {
 #: Keys that accept several types whatever their default.
 _EXPLICIT_TYPES: dict[str, tuple[type, ...]] = {"cluster.memory_limit": (str, int)}
 #: Keys whose value is free-form (passed through to another library).
-_OPEN_KEYS = {"cluster.slurm", "input.files"}
+_OPEN_KEYS = {"cluster.slurm", "cluster.distributed", "input.files"}
 #: Keys restricted to a set of choices.
 _CHOICES: dict[str, tuple] = {
     "input.kind": ("synthetic", "files", "store"),

@@ -103,7 +103,8 @@ class Run:
                               dashboard_address=config["cluster.dashboard_address"],
                               interface=config["cluster.interface"], slurm=config["cluster.slurm"],
                               adapt_minimum_jobs=config["cluster.adapt_minimum_jobs"],
-                              adapt_maximum_jobs=config["cluster.adapt_maximum_jobs"], echo=echo)
+                              adapt_maximum_jobs=config["cluster.adapt_maximum_jobs"],
+                              distributed=config["cluster.distributed"], echo=echo)
 
         return start
 

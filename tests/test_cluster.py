@@ -110,3 +110,48 @@ def test_progress_is_lines_in_a_log_a_bar_on_a_terminal_and_nothing_when_disable
     silent.update(3)
     silent.close()
     assert log.getvalue() == "x: 0/3 tile (0 %), ? tile/s, elapsed 0:00:00, ETA ?\n"
+
+
+def test_dask_settings_reach_the_worker_job_script_as_dask_reads_them():
+    """cluster.distributed flattened to distributed.* keys, and exported in the Slurm job script under the
+    names dask.config itself reads back into the same values (dask.config.collect_env)."""
+    import dask.config
+
+    from ihs_hpc.cluster import dask_environment, distributed_settings
+
+    nested = {"worker": {"profile": {"enabled": False}}, "admin": {"system-monitor": {"interval": "2s"},
+                                                                     "tick": {"interval": "200ms"}}}
+    flat = distributed_settings(nested)
+    assert flat == {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "2s",
+                    "distributed.admin.tick.interval": "200ms"}
+    assert distributed_settings({}) == {}
+    read_back = dask.config.collect_env(dask_environment(flat))
+    assert read_back == {"distributed": {"worker": {"profile": {"enabled": False}},
+                                         "admin": {"system_monitor": {"interval": "2s"}, "tick": {"interval": "200ms"}}}}
+    # the shipped defaults, in the script dask-jobqueue writes
+    from dask_jobqueue import SLURMCluster
+
+    cluster = SLURMCluster(**slurm_cluster_options({"walltime": "00:20:00"}))
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script, script
+    assert script.index("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED") < script.index("dask_worker")
+
+
+def _worker_dask_settings():
+    import dask.config
+
+    return (dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.system-monitor.interval"))
+
+
+@pytest.mark.slow
+def test_local_workers_run_with_the_configured_dask_settings():
+    """The shipped cluster.distributed reaches LocalCluster workers (no stack sampler); given settings win."""
+    with get_client("local", n_workers=1, echo=lambda *_: None) as client:
+        assert list(client.run(_worker_dask_settings).values()) == [(False, "2s")]
+    with get_client("local", n_workers=1, echo=lambda *_: None,
+                    distributed={"worker": {"profile": {"enabled": True}}}) as client:
+        assert list(client.run(_worker_dask_settings).values())[0][0] is True

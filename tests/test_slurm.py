@@ -153,8 +153,11 @@ def test_slurm_cluster_of_two_single_core_jobs_runs_stage2(local_slurm, tiny_loc
                            "log_directory": str(workers)}) as client:
         client.wait_for_workers(2, timeout=120)
         threads = client.run(worker_threads)
+        # cluster.distributed, exported by the job script: no stack sampler in the workers
+        profiling = client.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
         run_pipeline(config, client, stages=["stage2"], echo=print)
     assert len(threads) == 2
+    assert set(profiling.values()) == {False}
     assert {t["nthreads"] for t in threads.values()} == {1}
     assert {t["numba"] for t in threads.values()} == {1}
     assert {t["blas"] for t in threads.values()} <= {1, None}
