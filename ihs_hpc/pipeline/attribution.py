@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import config as _config  # noqa: F401  (registers the ihs.yaml defaults with dask.config)
 
-from ..ops.attribution import (METHOD_ALONE, METHOD_NONE, fit_strengths, footprints, overlap_clusters,
+from ..ops.attribution import (METHOD_ALONE, METHOD_NONE, fit_strengths, footprints, nnls_residual2, overlap_clusters,
                                split_by_footprint)
 
 #: candidate footprint e-folding distances (km) when ``stats.attribution.decay_km`` is not set
@@ -51,6 +51,8 @@ class _ClusterProblem:
         self.operating = operating
         self.geo = (lat, lon, src_row, src_col, nx)
         self._fp: dict = {}
+        self._last: dict = {}
+        self._normal: dict = {}
         n_year = flat.shape[0]
         self.years = []
         for y in range(n_year):
@@ -69,10 +71,15 @@ class _ClusterProblem:
             self.years.append((active, pix, rows))
 
     def footprint(self, j: int, length: float) -> np.ndarray:
+        """Source ``j``'s footprint over its area for the decay ``length``; the last one per source is kept
+        (a search over the decays changes one source's at a time, and every year uses the same)."""
         if j not in self._fp:  # distances from the source, once
             lat, lon, src_row, src_col, nx = self.geo
             self._fp[j] = -np.log(footprints(lat, lon, src_row[[j]], src_col[[j]], [self.members[j]], nx, 1.0)[0])
-        return np.exp(-self._fp[j] / float(length))
+        kept = self._last.get(j)
+        if kept is None or kept[0] != float(length):
+            kept = self._last[j] = (float(length), np.exp(-self._fp[j] / float(length)))
+        return kept[1]
 
     def design(self, y: int, decay: dict) -> np.ndarray:
         active, pix, rows = self.years[y]
@@ -81,16 +88,41 @@ class _ClusterProblem:
             out[r, k] = self.footprint(j, decay[j])[ok]
         return out
 
-    def residual2(self, decay: dict) -> float:
-        """Σ over years of the squared residual of the NNLS fit of the footprints with these decays."""
-        from scipy.optimize import nnls
+    def normal_equations(self, y: int, decay: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Year ``y``'s design ``X`` (:meth:`design`), ``XᵀX`` and ``Xᵀv`` for these decays, kept from the
+        previous call and updated in the columns whose decay changed (a search over the decays changes
+        one source's at a time). The arrays are this problem's own: read them, do not change them."""
+        active, pix, rows = self.years[y]
+        want = np.array([float(decay[j]) for j in active])
+        values = self.flat[y, pix]
+        kept = self._normal.get(y)
+        if kept is None:
+            design = self.design(y, decay)
+            kept = self._normal[y] = [want, design, design.T @ design, design.T @ values]
+            return tuple(kept[1:])
+        have, design, gram, rhs = kept
+        changed = np.flatnonzero(have != want)
+        if changed.size:
+            for k in changed:
+                r, ok = rows[k]
+                design[:, k] = 0.0
+                design[r, k] = self.footprint(active[k], want[k])[ok]
+            cross = design.T @ design[:, changed]
+            gram[:, changed] = cross
+            gram[changed, :] = cross.T
+            rhs[changed] = design[:, changed].T @ values
+            have[changed] = want[changed]
+        return design, gram, rhs
 
+    def residual2(self, decay: dict) -> float:
+        """Σ over years of the squared residual of the NNLS fit of the footprints with these decays
+        (:func:`~ihs_hpc.ops.attribution.nnls_residual2` on :meth:`normal_equations`)."""
         total = 0.0
         for y, (active, pix, _) in enumerate(self.years):
             if not active or pix.size == 0:
                 continue
-            _, res = nnls(self.design(y, decay), self.flat[y, pix])
-            total += res * res
+            design, gram, rhs = self.normal_equations(y, decay)
+            total += nnls_residual2(design, self.flat[y, pix], gram=gram, rhs=rhs)
         return total
 
     def fit_decay(self, candidates, refine: bool = True, max_evals: int = 4000) -> dict:
@@ -115,7 +147,7 @@ class _ClusterProblem:
 
 def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col, lat, lon, operating: np.ndarray,
                      years, ihs_ids, decay_km=None, min_unique: float = 0.05,
-                     candidates=DECAY_CANDIDATES, refine_max_sources: int = 40,
+                     candidates=DECAY_CANDIDATES, refine_max_sources: int = 60,
                      problems: list | None = None) -> pd.DataFrame:
     """Split each year's ``pm25_ihs`` map among the sources of every overlap cluster.
 
