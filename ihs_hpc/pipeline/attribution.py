@@ -82,17 +82,25 @@ class _ClusterProblem:
         return kept[1]
 
     def design(self, y: int, decay: dict) -> np.ndarray:
-        active, pix, rows = self.years[y]
+        active, pix, _ = self.years[y]
         out = np.zeros((pix.size, len(active)))
-        for k, (j, (r, ok)) in enumerate(zip(active, rows)):
-            out[r, k] = self.footprint(j, decay[j])[ok]
+        for k, j in enumerate(active):
+            self._put_column(out, y, k, decay[j])
         return out
+
+    def _put_column(self, design: np.ndarray, y: int, k: int, length: float) -> None:
+        """Column ``k`` of year ``y``'s design: its source's footprint for the decay ``length`` on the
+        pixels of its area, 0 elsewhere."""
+        active, _, rows = self.years[y]
+        r, ok = rows[k]
+        design[:, k] = 0.0
+        design[r, k] = self.footprint(active[k], length)[ok]
 
     def normal_equations(self, y: int, decay: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Year ``y``'s design ``X`` (:meth:`design`), ``XᵀX`` and ``Xᵀv`` for these decays, kept from the
         previous call and updated in the columns whose decay changed (a search over the decays changes
         one source's at a time). The arrays are this problem's own: read them, do not change them."""
-        active, pix, rows = self.years[y]
+        active, pix, _ = self.years[y]
         want = np.array([float(decay[j]) for j in active])
         values = self.flat[y, pix]
         kept = self._normal.get(y)
@@ -104,9 +112,7 @@ class _ClusterProblem:
         changed = np.flatnonzero(have != want)
         if changed.size:
             for k in changed:
-                r, ok = rows[k]
-                design[:, k] = 0.0
-                design[r, k] = self.footprint(active[k], want[k])[ok]
+                self._put_column(design, y, k, want[k])
             cross = design.T @ design[:, changed]
             gram[:, changed] = cross
             gram[changed, :] = cross.T
