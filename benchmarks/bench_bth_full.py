@@ -110,7 +110,8 @@ def markdown(doc: dict) -> str:
     m = doc["machine"]
     lines = [f"# Full-size BTH run ({doc['label']})", "",
              f"`bth` preset in the files layout (660 × 630 px × 3653 days, 474 IHS) through `ihs ingest` and every "
-             f"stage, `stage3.method: {doc['stage3_method']}`, LocalCluster of {doc['workers']} workers × 1 thread, "
+             f"stage, `stage3.method: {doc['stage3_method']}` (`stage3.fill_error.placements: "
+             f"{doc.get('fill_error_placements', 0)}`), LocalCluster of {doc['workers']} workers × 1 thread, "
              f"on {m.get('cpu_model', '?')} ({m['cpu_count']} cores, {m.get('memory_gib', '?')} GiB). "
              f"Load average before: {doc['load_before']}, after: {doc['load_after']}. Commit {m.get('git_commit')}. "
              f"Produced by `benchmarks/bench_bth_full.py`; JSON: `benchmarks/results/bth_full.json`.", "",
@@ -160,8 +161,13 @@ def main(argv=None) -> int:
         "stage3": {"method": args.stage3}, "progress": {"interval_s": 60.0}}, indent=1))
     ihs = shutil.which("ihs", path=str(Path(sys.executable).parent)) or "ihs"
     log = run_dir.parent / f"{run_dir.name}.log"
+    import dask.config
+
+    import ihs_hpc.config  # noqa: F401  (the package defaults: what the run YAML leaves unset)
+
     doc = {"benchmark": "full-size BTH run (issue 15)", "label": args.label, "files": str(args.files),
            "run_dir": str(run_dir), "stage3_method": args.stage3, "workers": args.workers,
+           "fill_error_placements": int(dask.config.get("ihs.stage3.fill_error.placements")),
            "load_before": [round(v, 2) for v in os.getloadavg()], "machine": harness.machine_info(),
            "stages": {}, "notes": args.note, "log": str(log)}
     if args.out.is_file():  # stages measured by an earlier call are kept (a subset can be rerun)

@@ -34,6 +34,9 @@ COLUMN_DESCRIPTIONS = {
     "pm25_ihs_own_lower": "lower / upper (…_upper) bound of pm25_ihs_own: for a source sharing its area, the "
                           "spread of its split of replicate annual maps; for a source alone, its area mean's "
                           "interval (replicates: `interval`)",
+    "idle_bias": "fill_error intervals: the estimate's mean over its area's idle days, where the truth is 0 "
+                 "(µg m⁻³; the mean over every idle IHS pixel when the area has too few); the interval is widened "
+                 "by it (the source's share of it) on the side it points to",
     "interval": "what the intervals' replicates are: fill_error (stage 3's fill error on placements of the IHS "
                 "mask) | bootstrap (circular block bootstrap over days)",
     "decay_km": "footprint e-folding distance L used for the source (km; fitted unless "
@@ -342,11 +345,16 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
         settings = iv._settings(intervals)
         split = None
         errors = fill_errors if settings["method"] == "auto" else None
-        city_pixels = None
+        city_pixels = bias_map = None
         if errors is not None:
             ihs_flat = areas["ihs_mask"].values.astype(bool).ravel()
             city_id = cubes["city_id"].values.ravel() if "city_id" in cubes else np.full(ihs_flat.size, -1)
             city_pixels = [np.flatnonzero((city_id == c) & ihs_flat) for c in range(layout.n_city)]
+            if read_daily_ihs is not None and "ihs_count_year" in areas:
+                count_years = [int(y) for y in areas["year"].values]
+                count = areas["ihs_count_year"].values[[count_years.index(int(y)) for y in years]]
+                year_index = np.searchsorted(np.asarray(years, dtype=np.int64), cal["year"].to_numpy())
+                bias_map = iv.idle_bias_map(read_daily_ihs, count, year_index, settings)
             if problems:
                 split = iv.split_fill_intervals([p for p, _ in problems], [d for _, d in problems], errors, settings,
                                                 n_sources=n_ihs, n_years=len(years), min_unique=min_unique)
@@ -357,11 +365,13 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
             split = iv.split_intervals([p for p, _ in problems], [d for _, d in problems], read_daily_ihs(pixels),
                                        pixels, year_days, settings, n_sources=n_ihs, min_unique=min_unique)
         table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split, errors=errors,
-                                        source_pixels=members)
+                                        source_pixels=members, bias_map=bias_map)
         city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings, errors=errors,
-                                 city_pixels=city_pixels)
+                                 city_pixels=city_pixels, bias_map=bias_map)
         if not city.empty:
-            how = ("stage 3's fill error on its placements of the IHS mask" if errors is not None else
+            how = ("stage 3's fill error on its placements of the IHS mask, widened by the idle bias (`idle_bias`: "
+                   "the estimate on days none of the area's sources operated, where the truth is 0)"
+                   if errors is not None else
                    f"circular block bootstrap over days, blocks of {settings['block_days']} days; day-to-day "
                    f"sampling only")
             writer.add("city_ihs_intervals", city,

@@ -18,6 +18,15 @@ fill's error (``stage3.fill_error.placements`` > 0: ``stage3.zarr/fill_error``,
 (:func:`fill_error_offsets`), and a source that shares its area gets the spread of its own part when the
 cluster's fitted map, plus a circularly shifted copy of the split's residual and each placement's error
 map, is split again (:func:`split_fill_intervals`).
+The placements lie in the background, so they cannot see what is different under the real IHS areas
+(a town, a valley floor the kriging's drift misses). Where an IHS area has idle days (none of its
+sources operates, ``idle_margin_days`` away from any operating day, at least ``idle_min_days`` of
+them), its estimate should be 0 and is the fill's error there, measured at the real pixels
+(:func:`idle_bias_map`). A group's *idle bias* is the mean of that map over its pixels when at least
+``min_fraction`` of them have it, else the mean over every IHS pixel that has it (:func:`group_idle_bias`);
+the fill-error interval is widened on the side it points to by that bias, added in quadrature
+(:func:`widen_by_bias`; a source's by its share of its area's), and stays as it is where no area was
+ever idle.
 These intervals are about the realised annual figures (what the fill got wrong), not about which days
 the year had. The bootstrap (``method: bootstrap``, or a stage 3 without ``fill_error``, e.g. the
 U-ConvLSTM's) describes the day-to-day sampling of an annual figure; the fill's error is not in it.
@@ -38,11 +47,13 @@ def _settings(intervals: dict | None) -> dict:
     out = dict(dask.config.get("ihs.stats.intervals"))
     out.update({k: v for k, v in (intervals or {}).items() if v is not None})
     if (int(out["block_days"]) < 1 or int(out["n_boot"]) < 10 or not 0 < float(out["level"]) < 1
-            or out["method"] not in ("auto", "bootstrap") or not 0 < float(out["min_fraction"]) <= 1):
+            or out["method"] not in ("auto", "bootstrap") or not 0 < float(out["min_fraction"]) <= 1
+            or int(out["idle_margin_days"]) < 0 or int(out["idle_min_days"]) < 1):
         from ..errors import ConfigError
 
         raise ConfigError(f"stats.intervals: block_days >= 1, n_boot >= 10, 0 < level < 1, method auto or "
-                          f"bootstrap and 0 < min_fraction <= 1 are required, got {out}")
+                          f"bootstrap, 0 < min_fraction <= 1, idle_margin_days >= 0 and idle_min_days >= 1 are "
+                          f"required, got {out}")
     return out
 
 
@@ -53,6 +64,75 @@ def fill_error_replicates(stage3) -> np.ndarray | None:
         return None
     values = np.asarray(stage3["fill_error"].values, dtype=np.float32)
     return values.reshape(values.shape[0] * values.shape[1], -1)
+
+
+def idle_bias_map(read_daily_ihs, count_year, year_of_day, settings: dict, chunk: int = 4096) -> np.ndarray:
+    """The fill's error measured at the real IHS pixels on their idle days: ``(ny * nx,)`` mean daily
+    ``pm25_ihs`` over each pixel's idle days (its truth there is 0), NaN where a pixel has fewer than
+    ``idle_min_days`` of them or is no IHS pixel.
+
+    Parameters
+    ----------
+    read_daily_ihs : callable
+        ``read_daily_ihs(pixels)``: the ``(time, len(pixels))`` daily ``pm25_ihs`` at flat pixel indices.
+    count_year : ndarray, shape (n_years, ny, nx)
+        Operating sources covering each pixel in each year (stage 1's ``ihs_count_year``) of the years of
+        ``year_of_day``.
+    year_of_day : int ndarray, shape (time,)
+        Index into ``count_year``'s years of every day.
+    settings : dict
+        ``stats.intervals`` (``idle_margin_days``: days kept away from any operating day; ``idle_min_days``).
+    """
+    from .met_fit import idle_days
+
+    count = np.asarray(count_year)
+    operating = count.reshape(count.shape[0], -1) > 0
+    out = np.full(operating.shape[1], np.nan)
+    candidates = np.flatnonzero(operating.any(axis=0) & ~operating.all(axis=0))
+    if not candidates.size:
+        return out
+    margin, min_days = int(settings["idle_margin_days"]), int(settings["idle_min_days"])
+    patterns, which = np.unique(operating[:, candidates].T, axis=0, return_inverse=True)
+    which = which.ravel()
+    idle = np.stack([idle_days(pattern, year_of_day, margin) for pattern in patterns])  # (patterns, time)
+    keep = idle.sum(axis=1)[which] >= min_days
+    pixels, pattern = candidates[keep], which[keep]
+    for c0 in range(0, pixels.size, chunk):  # (time, chunk) blocks: a few hundred MB on ten years of BTH
+        part = slice(c0, c0 + chunk)
+        daily = np.asarray(read_daily_ihs(pixels[part]))
+        valid = idle[pattern[part]].T & np.isfinite(daily)
+        n = valid.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(valid, daily, 0).sum(axis=0, dtype=np.float64) / n
+        out[pixels[part]] = np.where(n >= min_days, mean, np.nan)
+    return out
+
+
+def group_idle_bias(bias: np.ndarray, group_pixels, min_fraction: float) -> np.ndarray:
+    """Every group's idle bias: the mean of :func:`idle_bias_map` over its pixels where at least
+    ``min_fraction`` of them have it, else the mean over every pixel that has it (0 when none has)."""
+    bias = np.asarray(bias, dtype=np.float64)
+    known = np.isfinite(bias)
+    pooled = float(bias[known].mean()) if known.any() else 0.0
+    out = np.full(len(group_pixels), pooled)
+    for g, pix in enumerate(group_pixels):
+        have = known[pix]
+        if len(pix) and have.sum() >= min_fraction * len(pix):
+            out[g] = bias[pix][have].mean()
+    return out
+
+
+def widen_by_bias(lower, upper, bias, weight=1.0):
+    """Offsets ``lower``, ``upper`` of an interval widened on the side the idle ``bias`` (estimate minus
+    truth where the truth is 0) points to, below when the estimate runs high, above when it runs low.
+
+    The uncorrected bias ``b = weight × bias`` is added to that side's reach ``d`` from the estimate in
+    quadrature, ``√(d² + b²)`` (root-sum-square of the fill's random error and an uncorrected systematic
+    one, O'Donnell & Hibbert 2005, *Analyst* 130, 721); the other side is kept."""
+    shift = np.asarray(weight) * np.asarray(bias)
+    below, above = np.maximum(-np.asarray(lower), 0.0), np.maximum(np.asarray(upper), 0.0)
+    return (lower - (np.hypot(below, np.maximum(shift, 0.0)) - below),
+            upper + (np.hypot(above, np.maximum(-shift, 0.0)) - above))
 
 
 def fill_error_offsets(errors: np.ndarray, group_pixels, settings: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +146,11 @@ def fill_error_offsets(errors: np.ndarray, group_pixels, settings: dict) -> tupl
 
 
 def annual_group_intervals(sums: dict, cal: pd.DataFrame, years, groups: np.ndarray, settings: dict,
-                           errors: np.ndarray | None = None, group_pixels=None) -> dict:
+                           errors: np.ndarray | None = None, group_pixels=None, bias=None) -> dict:
     """Estimate, lower, upper (and truth when the sums carry it) of the pooled annual IHS-related
     PM2.5 of ``groups``: arrays (len(groups), n_years). With fill ``errors`` (:func:`fill_error_replicates`)
-    and each group's flat pixels, the interval is the estimate plus :func:`fill_error_offsets`, else the
-    day bootstrap's."""
+    and each group's flat pixels, the interval is the estimate plus :func:`fill_error_offsets`, widened by
+    each group's idle ``bias`` when given (:func:`widen_by_bias`), else the day bootstrap's."""
     year_of_day = cal["year"].to_numpy()
     n_g, n_y = len(groups), len(years)
     out = {k: np.full((n_g, n_y), np.nan) for k in ("estimate", "lower", "upper", "truth")}
@@ -88,22 +168,31 @@ def annual_group_intervals(sums: dict, cal: pd.DataFrame, years, groups: np.ndar
                 out["truth"][:, y] = sums["s_true"][np.ix_(groups, days)].sum(axis=1) / n.sum(axis=1)
     if errors is not None:
         lo, hi = fill_error_offsets(errors, group_pixels, settings)
+        if bias is not None:
+            lo, hi = widen_by_bias(lo, hi, bias)
         out["lower"], out["upper"] = out["estimate"] + lo[:, None], out["estimate"] + hi[:, None]
     return out
 
 
-def city_intervals(sums, cal, years, layout, city_names, settings, errors=None, city_pixels=None) -> pd.DataFrame:
+def city_intervals(sums, cal, years, layout, city_names, settings, errors=None, city_pixels=None,
+                   bias_map=None) -> pd.DataFrame:
     """One row per city and year: pooled IHS-related PM2.5 of the city's IHS areas with its interval
-    (from the fill ``errors`` at each city's IHS pixels when given, see :func:`annual_group_intervals`)."""
+    (from the fill ``errors`` at each city's IHS pixels when given, widened by the cities' idle bias from
+    ``bias_map`` (:func:`idle_bias_map`), see :func:`annual_group_intervals`)."""
     if layout.n_city == 0:
         return pd.DataFrame()
+    bias = None
+    if errors is not None and bias_map is not None:
+        bias = group_idle_bias(bias_map, city_pixels, float(settings["min_fraction"]))
     res = annual_group_intervals(sums, cal, years, layout.city_ihs(np.arange(layout.n_city)), settings,
-                                 errors=errors, group_pixels=city_pixels)
+                                 errors=errors, group_pixels=city_pixels, bias=bias)
     rows = []
     for c, name in enumerate(city_names):
         for y, year in enumerate(years):
             row = {"city": name, "year": int(year), "pm25_ihs": res["estimate"][c, y],
                    "pm25_ihs_lower": res["lower"][c, y], "pm25_ihs_upper": res["upper"][c, y]}
+            if bias is not None:
+                row["idle_bias"] = bias[c]
             if "s_true" in sums:
                 row["pm25_ihs_true"] = res["truth"][c, y]
             rows.append(row)
@@ -111,17 +200,22 @@ def city_intervals(sums, cal, years, layout, city_names, settings, errors=None, 
 
 
 def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings, split=None, errors=None,
-                         source_pixels=None) -> pd.DataFrame:
+                         source_pixels=None, bias_map=None) -> pd.DataFrame:
     """Add ``pm25_ihs_area_lower/upper`` (the single-area pooled mean's interval) and
     ``pm25_ihs_own_lower/upper`` to the attribution table (rows ordered by source, then year).
 
     ``split``: the (n_ihs, n_years) lower and upper replicate offsets of :func:`split_intervals` for the
     source-years split among several sources (NaN elsewhere); without it, or where it is NaN, a source's
     interval is its area's scaled by its share of the area. ``errors`` and ``source_pixels`` (each source's
-    area): the area's interval from the fill errors (:func:`annual_group_intervals`)."""
+    area): the area's interval from the fill errors (:func:`annual_group_intervals`); with ``bias_map``
+    (:func:`idle_bias_map`) too, the area's interval is widened by its idle bias and a split source's by
+    its share of it (column ``idle_bias``: the area's)."""
     n_ihs = layout.n_ihs
+    bias = None
+    if errors is not None and bias_map is not None:
+        bias = group_idle_bias(bias_map, source_pixels, float(settings["min_fraction"]))
     res = annual_group_intervals(sums, cal, years, layout.ihs(np.arange(n_ihs)), settings, errors=errors,
-                                 group_pixels=source_pixels)
+                                 group_pixels=source_pixels, bias=bias)
     est, lo, hi = (res[k].ravel() for k in ("estimate", "lower", "upper"))
     table = table.copy()
     table["pm25_ihs_area_lower"], table["pm25_ihs_area_upper"] = lo, hi
@@ -132,7 +226,11 @@ def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings
     if split is not None:
         below, above = (np.asarray(a, dtype=float).ravel() for a in split)
         use = np.isfinite(below) & np.isfinite(above)
+        if bias is not None:  # the area's interval carries the bias already; a split one gets its share
+            below, above = widen_by_bias(below, above, np.repeat(bias, len(years)), frac)
         low, high = np.where(use, below, low), np.where(use, above, high)
+    if bias is not None:
+        table["idle_bias"] = np.repeat(bias, len(years))
     operating = table["operating"].to_numpy(dtype=bool)
     table["pm25_ihs_own_lower"] = np.where(operating, own + low, 0.0)
     table["pm25_ihs_own_upper"] = np.where(operating, own + high, 0.0)

@@ -112,8 +112,9 @@ def attribution_section(ctx: ReportContext) -> Section | None:
     if "interval" in table and (table["interval"] == "fill_error").any():
         intervals = (f"lower/upper: the {100 * level:g} % interval of stage 3's fill error, measured on the IHS "
                      "mask moved into the background (a source sharing its area: the spread of its split of the "
-                     "annual map plus each placement's error map) — what the fill got wrong, as far as the "
-                     "placements see it")
+                     "annual map plus each placement's error map), widened on one side by the idle bias (the "
+                     "estimate where the area's sources were all idle and the truth is 0) — what the fill got "
+                     "wrong, as far as the placements and the idle days see it")
     else:
         intervals = (f"lower/upper: the {100 * level:g} % bootstrap interval over days (a source sharing its area: "
                      "the spread of its split of the bootstrap-replicate annual maps) — day-to-day sampling, not "
