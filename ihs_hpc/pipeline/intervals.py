@@ -111,15 +111,12 @@ def idle_bias_map(read_daily_ihs, count_year, year_of_day, settings: dict, chunk
 def group_idle_bias(bias: np.ndarray, group_pixels, min_fraction: float) -> np.ndarray:
     """Every group's idle bias: the mean of :func:`idle_bias_map` over its pixels where at least
     ``min_fraction`` of them have it, else the mean over every pixel that has it (0 when none has)."""
+    from ..ops.fill_error import group_replicates
+
     bias = np.asarray(bias, dtype=np.float64)
     known = np.isfinite(bias)
-    pooled = float(bias[known].mean()) if known.any() else 0.0
-    out = np.full(len(group_pixels), pooled)
-    for g, pix in enumerate(group_pixels):
-        have = known[pix]
-        if len(pix) and have.sum() >= min_fraction * len(pix):
-            out[g] = bias[pix][have].mean()
-    return out
+    own = np.array([group_replicates(bias[None], pix, min_fraction=min_fraction)[0] for pix in group_pixels])
+    return np.where(np.isfinite(own), own, float(bias[known].mean()) if known.any() else 0.0)
 
 
 def widen_by_bias(lower, upper, bias, weight=1.0):
