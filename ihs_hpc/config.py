@@ -220,6 +220,17 @@ def _validate_input(settings: Mapping, source: str) -> None:
             raise ConfigError(f"{source}: input.synthetic: {err}") from None
 
 
+def _validate_intervals(settings: Mapping, source: str) -> None:
+    """``stats.intervals``' ranges (:mod:`ihs_hpc.pipeline.intervals`), checked before anything is written
+    rather than when the stats stage starts."""
+    from .pipeline.intervals import _settings
+
+    try:
+        _settings(settings["stats"]["intervals"])
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Mapping | None = None) -> RunConfig:
     """Read, validate and merge a run YAML (top level either the keys themselves or ``ihs:``)."""
     if path is None:
@@ -242,6 +253,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Mapping | None
         settings = _merge(settings, overrides)
         _validate(overrides, defaults(), "<command line>")
     _validate_input(settings, source)
+    _validate_intervals(settings, source)
     run_dir = Path(settings["run_dir"]) if settings.get("run_dir") else base_dir / stem
     if not run_dir.is_absolute():
         run_dir = base_dir / run_dir

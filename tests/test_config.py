@@ -57,6 +57,20 @@ def test_wrong_type_names_key_and_file(tmp_path, text, key, fragment):
     assert repr(key) in message and str(path) in message and fragment in message
 
 
+@pytest.mark.parametrize("text, fragment", [
+    ("stats:\n  intervals:\n    idle_min_days: 0\n", "'idle_min_days': 0"),
+    ("stats:\n  intervals:\n    idle_margin_days: -1\n", "'idle_margin_days': -1"),
+    ("stats:\n  intervals:\n    level: 1.5\n", "'level': 1.5"),
+])
+def test_interval_settings_out_of_range_are_refused_when_the_file_is_read(tmp_path, text, fragment):
+    """Refused by load_config (before any stage writes), naming the file, the section and the value."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and "stats.intervals" in message and fragment in message
+
+
 def test_invalid_yaml_and_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "a: [1, 2\n"))
