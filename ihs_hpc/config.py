@@ -223,10 +223,10 @@ def _validate_input(settings: Mapping, source: str) -> None:
 def _validate_intervals(settings: Mapping, source: str) -> None:
     """``stats.intervals``' ranges (:mod:`ihs_hpc.pipeline.intervals`), checked before anything is written
     rather than when the stats stage starts."""
-    from .pipeline.intervals import _settings
+    from .pipeline.intervals import interval_settings
 
     try:
-        _settings(settings["stats"]["intervals"])
+        interval_settings(settings["stats"]["intervals"])
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
 

@@ -426,7 +426,7 @@ def test_default_intervals_cover_the_truth_on_three_tiny_seeds(tiny_local_run, t
 def test_bad_settings_are_named(tiny_local_run, tmp_path):
     from ihs_hpc.errors import ConfigError
     from ihs_hpc.pipeline.attribution import write_attribution
-    from ihs_hpc.pipeline.intervals import _settings
+    from ihs_hpc.pipeline.intervals import interval_settings
     from ihs_hpc.stats.tables import TableWriter
 
     run_dir, _ = tiny_local_run
@@ -436,9 +436,9 @@ def test_bad_settings_are_named(tiny_local_run, tmp_path):
                           maps=xr.open_zarr(run_dir / "stats" / "maps.zarr"), years=[int(y) for y in cubes.year.values],
                           operating=None, ihs_ids=[str(v) for v in cubes.ihs_id.values], decay_km=-2.0)
     with pytest.raises(ConfigError, match="block_days"):
-        _settings({"block_days": 0})
+        interval_settings({"block_days": 0})
     with pytest.raises(ConfigError, match="'idle_min_days': 0"):
-        _settings({"idle_min_days": 0})
+        interval_settings({"idle_min_days": 0})
     with pytest.raises(ConfigError, match="'idle_margin_days': -1"):
-        _settings({"idle_margin_days": -1})
+        interval_settings({"idle_margin_days": -1})
     assert not list(tmp_path.iterdir())  # nothing written

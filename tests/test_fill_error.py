@@ -229,7 +229,7 @@ def test_city_intervals_are_the_estimate_plus_quantiles_of_the_city_mean_error(f
     on one side by its idle bias (the mean of the idle-bias map over its IHS pixels, or over every
     pixel that has one)."""
     from ihs_hpc.io.cube import read_pixels
-    from ihs_hpc.pipeline.intervals import _settings, idle_bias_map
+    from ihs_hpc.pipeline.intervals import idle_bias_map, interval_settings
 
     run = fill_error_run
     s3 = xr.open_zarr(run / "stage3.zarr")
@@ -241,7 +241,7 @@ def test_city_intervals_are_the_estimate_plus_quantiles_of_the_city_mean_error(f
     years = pd.DatetimeIndex(cubes.time.values).year.to_numpy()
     bias = idle_bias_map(lambda p: read_pixels(run / "stage3.zarr", "pm25_ihs", p, tile_size=32),
                          s1.ihs_count_year.sel(year=np.unique(years)).values, np.searchsorted(np.unique(years), years),
-                         _settings(None))
+                         interval_settings(None))
     checked = 0
     for c, name in enumerate(dict.fromkeys(city.city)):
         pix = np.flatnonzero((cubes.city_id.values.ravel() == c) & ihs)
@@ -271,7 +271,7 @@ def test_idle_days_carry_no_truth_and_their_estimate_is_the_bias_map(tiny_local_
     placements in the background cannot see): the map's mean and the operating years' mean error are both
     clearly positive."""
     from ihs_hpc.io.cube import read_pixels
-    from ihs_hpc.pipeline.intervals import _settings, idle_bias_map
+    from ihs_hpc.pipeline.intervals import idle_bias_map, interval_settings
     from ihs_hpc.pipeline.met_fit import idle_days
 
     run, _ = tiny_local_run
@@ -279,7 +279,7 @@ def test_idle_days_carry_no_truth_and_their_estimate_is_the_bias_map(tiny_local_
     years = pd.DatetimeIndex(cubes.time.values).year.to_numpy()
     index = np.searchsorted(np.unique(years), years)
     count = s1.ihs_count_year.sel(year=np.unique(years)).values
-    settings = _settings(None)
+    settings = interval_settings(None)
     bias = idle_bias_map(lambda p: read_pixels(run / "stage3.zarr", "pm25_ihs", p, tile_size=32), count, index,
                          settings, chunk=50)  # several blocks of pixels
     est = s3.pm25_ihs.values.reshape(len(years), -1)

@@ -342,7 +342,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     if sums is not None and "s_ihs" in sums:
         from . import intervals as iv
 
-        settings = iv._settings(intervals)
+        settings = iv.interval_settings(intervals)
         split = None
         errors = fill_errors if settings["method"] == "auto" else None
         city_pixels = bias_map = None

@@ -41,7 +41,14 @@ from .. import config as _config  # noqa: F401  (registers the ihs.yaml defaults
 from ..stats.bootstrap import pooled_mean_interval
 
 
-def _settings(intervals: dict | None) -> dict:
+def interval_settings(intervals: dict | None) -> dict:
+    """``stats.intervals`` (``intervals``, possibly partial, over the package defaults), range-checked.
+
+    Raises
+    ------
+    ConfigError
+        Naming every requirement and the values given.
+    """
     import dask.config
 
     out = dict(dask.config.get("ihs.stats.intervals"))
