@@ -38,3 +38,31 @@ def test_the_setting_gives_the_real_dem_interpolated_like_scipy(monkeypatch, sha
         ref = RegularGridInterpolator((ds.lat.values[order], ds.lon.values), values[order])(np.stack([lat, lon], -1))
     np.testing.assert_allclose(z, ref, rtol=1e-9)  # scipy forms the weights otherwise: rounding only
     assert z.max() > 1000 and sea.shape == lat.shape
+
+
+def test_a_fresh_copy_of_the_shared_data_is_the_same_scene_and_changed_content_is_not(tmp_path, shared_data):
+    """The scene's fingerprint knows the shared files by content: a copy elsewhere with new times keeps a
+    run's outputs valid (a machine that re-copies the data at start-up does not rebuild everything),
+    one changed byte does not."""
+    import os
+    import shutil
+
+    from ihs_hpc.pipeline.plan import SYNTH_SHARED_FILES, shared_data_listing
+
+    copies = []
+    for name, when in (("a", 1_000_000_000), ("b", 1_700_000_000)):
+        root = tmp_path / name
+        for rel in SYNTH_SHARED_FILES:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shared_data / rel, root / rel)
+            os.utime(root / rel, ns=(when * 10**9, when * 10**9))
+        copies.append(root)
+    assert shared_data_listing(copies[0]) == shared_data_listing(copies[1]) == shared_data_listing(shared_data)
+    assert shared_data_listing(copies[0]).startswith(f"{len(SYNTH_SHARED_FILES)} files")
+    target = copies[1] / SYNTH_SHARED_FILES[1]
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 1
+    target.write_bytes(bytes(data))
+    assert shared_data_listing(copies[1]) != shared_data_listing(copies[0])
+    (copies[0] / SYNTH_SHARED_FILES[0]).unlink()
+    assert shared_data_listing(copies[0]).startswith(f"{len(SYNTH_SHARED_FILES) - 1} files")

@@ -70,7 +70,7 @@ def _input_fingerprint(config: RunConfig, spec) -> pv.Fingerprint:
         # unset scene-variant options (null) leave the fingerprint of a preset's scene as it was
         inputs.update({k: v for k, v in _config_keys(config, ["input.synthetic"]).items() if v is not None})
         inputs["synth.generator_version"] = GENERATOR_VERSION
-        inputs["synth.shared_data"] = _shared_data_listing()
+        inputs["synth.shared_data"] = shared_data_listing()
     elif kind == "files":
         from ..io.ingest_config import check_config, input_files
 
@@ -98,16 +98,23 @@ def _input_fingerprint(config: RunConfig, spec) -> pv.Fingerprint:
 SYNTH_SHARED_FILES = ("dem/china-dem.nc", "bth_boundaries/bth_13_cities_cnmaps.geojson")
 
 
-def _shared_data_listing() -> str:
-    """Which shared data a synthetic scene would read (``IHS_SHARED_DATA``): the same configuration
-    with another DEM, or none (the analytic terrain), is another scene."""
+def shared_data_listing(root=None) -> str:
+    """Which shared data a synthetic scene would read (``IHS_SHARED_DATA``, or ``root``): the same
+    configuration with another DEM, or none (the analytic terrain), is another scene.
+
+    The files are named by their path under the folder and known by their size and content (SHA-256),
+    not by where the folder is or when it was copied: a fresh copy of the same data is the same scene.
+    """
+    from pathlib import Path
+
     from ..shared_data import shared_data_dir
 
-    root = shared_data_dir()
+    root = shared_data_dir() if root is None else Path(root)
     if root is None:
         return "unset"
-    listing = pv.file_listing([root / f for f in SYNTH_SHARED_FILES])
-    return f"{root}: {len(listing)} files, digest {pv.listing_digest(listing)}"
+    listing = pv.file_listing([root / f for f in SYNTH_SHARED_FILES], content=True)
+    relative = {str(Path(p).relative_to(root)): [entry[0], entry[2]] for p, entry in listing.items()}
+    return f"{len(relative)} files, content digest {pv.listing_digest(relative)}"
 
 
 def expected_fingerprints(config: RunConfig) -> dict[str, pv.Fingerprint]:
