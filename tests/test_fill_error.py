@@ -13,8 +13,8 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ihs_hpc.ops.fill_error import (annual_error_maps, error_interval, group_replicates, placement_mask,
-                                    placement_shifts, shift_map)
+from ihs_hpc.ops.fill_error import (annual_error_maps, covariate_contrast, error_interval, fit_error_scale,
+                                    group_replicates, placement_mask, placement_shifts, rescale_to_areas, shift_map)
 
 
 def _shift_reference(values, dy, dx, fill):
@@ -161,6 +161,61 @@ def test_split_fill_intervals_of_an_exact_footprint_field_with_no_error_have_zer
     assert (below < -0.3).all() and (above > 0.3).all()  # the constant errors reach both sources' parts
 
 
+def test_covariate_contrast_is_what_a_fill_from_the_edge_cannot_see():
+    """A town-like bump inside one hole of a sloping covariate: the contrast at its centre is the bump less
+    what its tail shows at the hole's edge; in a hole with nothing in it the slope is filled (contrast ~0)."""
+    ny, nx = 40, 50
+    lat, lon = 37.0 - 0.01 * np.arange(ny), 114.0 + 0.01 * np.arange(nx)
+    rows, cols = np.mgrid[:ny, :nx]
+    bump = 3.0 * np.exp(-((rows - 20) ** 2 + (cols - 30) ** 2) / (2 * 2.0 ** 2))
+    plane = 0.02 * rows + 0.01 * cols
+    town = np.hypot(rows - 20, cols - 30) <= 5
+    empty = np.hypot(rows - 10, cols - 10) <= 4
+    hidden = town | empty
+    c = covariate_contrast(np.stack([plane + bump, plane]), hidden, np.ones((ny, nx), bool), lat, lon)
+    assert c.shape == (2, ny, nx) and np.isnan(c[:, ~hidden]).all() and np.isfinite(c[:, hidden]).all()
+    edge = 3.0 * np.exp(-25 / 8)  # the bump's height where the fill sees it
+    assert abs(c[0, 20, 30] - (3.0 - edge)) < 0.2
+    assert np.abs(c[1, hidden]).max() < 0.06 and np.abs(c[0, empty]).max() < 0.06  # a slope is filled
+
+
+def test_error_scale_recovers_a_known_heteroscedastic_scale():
+    """|e| with e = (a + b |c1|) z, z ~ N(0, 1): E|e| = sqrt(2/pi) (a + b |c1|); c2 plays no part."""
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(40_000, 2))
+    e = (0.3 + 1.5 * np.abs(c[:, 0])) * rng.normal(size=len(c))
+    coef = fit_error_scale(np.abs(e), c)
+    np.testing.assert_allclose(coef, np.sqrt(2 / np.pi) * np.array([0.3, 1.5, 0.0]), atol=0.04)
+    with pytest.raises(ValueError, match="finite rows"):
+        fit_error_scale(np.array([1.0, np.nan]), np.ones((2, 1)))
+
+
+def test_placements_rescaled_to_high_contrast_areas_cover_their_errors():
+    """Normalised conformal on known truth: placements see little contrast, the real pixels much (a town
+    under every area). The placements' raw quantiles cover few of the real errors; scaled by the fitted
+    scale at the real pixels over the placement's, close to the nominal 90 %."""
+    rng = np.random.default_rng(5)
+    n_place, n_year, n_pix = 40, 4, 600
+    moved = np.abs(rng.normal(0, 0.3, size=(n_place, 1, 1, n_pix)))
+    scale = 0.2 + 1.0 * moved[:, 0]  # (placements, 1, pixels)
+    z = rng.normal(size=(n_place, 1, 1, n_pix)) + 0.1 * rng.normal(size=(n_place, n_year, 1, n_pix))
+    errors = (scale[:, None] * z).astype(np.float32)  # mostly the same error every year, as a fill's
+    real = np.full((1, 1, n_pix), 2.0)
+    truth = (0.2 + 2.0) * rng.normal(size=n_pix)  # the real areas' errors
+    scaled, coef, ratio = rescale_to_areas(errors, real, moved)
+    np.testing.assert_allclose(coef, np.sqrt(2 / np.pi) * np.array([0.2, 1.0]), atol=0.06)
+    s = lambda x: coef[0] + coef[1] * x  # noqa: E731
+    np.testing.assert_allclose(ratio, s(2.0) / s(moved[:, 0]), rtol=1e-12)
+    np.testing.assert_allclose(scaled, errors * ratio[:, None], rtol=1e-6)
+
+    def coverage(maps):
+        lo, hi = error_interval(np.zeros(n_pix), maps.reshape(-1, n_pix).T, 0.9)
+        return np.mean((lo <= truth) & (truth <= hi))
+
+    assert coverage(errors) < 0.5
+    assert 0.84 <= coverage(scaled) <= 0.96
+
+
 # --------------------------------------------------------------------------- the pipeline
 @pytest.fixture(scope="module")
 def fill_error_run(tiny_local_run, tmp_path_factory):
@@ -225,17 +280,26 @@ def test_stored_fill_error_is_the_kriging_of_each_placement_redone_here(fill_err
 
 
 def test_city_intervals_are_the_estimate_plus_quantiles_of_the_city_mean_error(fill_error_run):
-    """Each city's interval: the 5th and 95th percentiles of its mean error on the placements, widened
-    on one side by its idle bias (the mean of the idle-bias map over its IHS pixels, or over every
-    pixel that has one)."""
+    """Each city's interval: the 5th and 95th percentiles of its mean error on the placements (scaled to
+    the real areas' contrast in elevation and settlement density), widened on one side by its idle bias
+    (the mean of the idle-bias map over its IHS pixels, or over every pixel that has one)."""
+    from ihs_hpc.config import load_config
     from ihs_hpc.io.cube import read_pixels
+    from ihs_hpc.ops.fill_error import placement_contrast
+    from ihs_hpc.pipeline.inputs import static_covariates
     from ihs_hpc.pipeline.intervals import idle_bias_map, interval_settings
 
     run = fill_error_run
     s3 = xr.open_zarr(run / "stage3.zarr")
     s1 = xr.open_zarr(run / "stage1.zarr")
     cubes = xr.open_zarr(run / "cubes.zarr")
-    errors = s3.fill_error.values.reshape(-1, s1.ihs_mask.size)
+    names, covariates = static_covariates(load_config(run.parent / "tiny.yaml"))
+    assert names == ["dem", "urban"]
+    real, moved = placement_contrast(covariates, s1.ihs_mask.values.astype(bool), s1.background.values.astype(bool),
+                                     s3.placement_shift.values, s3.lat.values, s3.lon.values)
+    scaled, _, ratio = rescale_to_areas(s3.fill_error.values, real, moved)
+    assert np.nanmax(ratio) > 1.5  # the areas hold more than the placements (a town under seed 0's areas)
+    errors = scaled.reshape(-1, s1.ihs_mask.size)
     city = pd.read_csv(run / "stats" / "city_ihs_intervals.csv")
     ihs = s1.ihs_mask.values.astype(bool).ravel()
     years = pd.DatetimeIndex(cubes.time.values).year.to_numpy()

@@ -13,14 +13,24 @@ With ``e = fill − observed`` on a placement, an estimate ``x = observed − fi
 misses its truth by ``−e``, so the interval of an annual figure is ``x + quantile(e)`` over the
 placements' replicates (:func:`error_interval`).
 
-Numpy only: the pipeline (:mod:`ihs_hpc.pipeline.fill_error`) does the kriging and the stores.
+The placements are drawn at random, the real areas are not: plants sit next to towns and on valley
+floors. Where a covariate the fill sees only from outside a hole differs inside it (a town's
+settlement density under the area, a valley's elevation; :func:`covariate_contrast`), the fill errs
+more. The placements' errors are therefore moved to the real areas' conditions by a scale model
+(normalised, or locally weighted, conformal prediction: Papadopoulos et al. 2008, *Tools with
+Artificial Intelligence* 2, 388; Lei et al. 2018, *JASA* 113, 1094): the mean absolute error of a
+pixel is fitted on the placements as ``s = a + Σ_j b_j |c_j|`` over the covariates' contrasts ``c_j``
+(non-negative least squares, :func:`fit_error_scale`), and every placement's error at a pixel is
+multiplied by ``s`` at the real pixel over ``s`` at the placement's (:func:`rescale_to_areas`).
+
+Numpy only (and stage 3's kriging for the covariates' contrast): the pipeline (:mod:`ihs_hpc.pipeline.fill_error`) does the kriging and the stores.
 """
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["shift_map", "placement_shifts", "placement_mask", "annual_error_maps", "group_replicates",
-           "error_interval"]
+           "error_interval", "covariate_contrast", "placement_contrast", "fit_error_scale", "rescale_to_areas"]
 
 
 def shift_map(values: np.ndarray, dy: int, dx: int, fill=np.nan) -> np.ndarray:
@@ -144,3 +154,127 @@ def error_interval(estimate, replicates: np.ndarray, level: float) -> tuple[np.n
         lo, hi = np.nanquantile(replicates, [alpha, 1.0 - alpha], axis=-1)
     estimate = np.asarray(estimate, dtype=np.float64)
     return estimate + lo, estimate + hi
+
+
+def covariate_contrast(covariates: np.ndarray, hidden: np.ndarray, data: np.ndarray, lat, lon, *,
+                       k: int = 16) -> np.ndarray:
+    """What a fill from outside ``hidden`` cannot see of each covariate.
+
+    Parameters
+    ----------
+    covariates : (p, ny, nx) array
+        Covariate maps, finite everywhere (e.g. stage 3's standardised drift covariates).
+    hidden : (ny, nx) bool
+        The pixels a fill estimates from outside.
+    data : (ny, nx) bool
+        The pixels it estimates them from (background with data, outside ``hidden``).
+    lat, lon : 1-D arrays
+        Grid coordinates.
+    k : int
+        Neighbours of the ordinary kriging (:func:`ihs_hpc.ops.gapfill.fill_gaps`).
+
+    Returns
+    -------
+    (p, ny, nx) float64: ``c = x − x̂`` on ``hidden``, ``x̂`` the ordinary kriging of the covariate from
+    its ``k`` nearest ``data`` pixels; NaN elsewhere.
+    """
+    from .gapfill import fill_gaps
+
+    covariates = np.asarray(covariates, dtype=np.float64)
+    hidden = np.asarray(hidden, dtype=bool)
+    data = np.asarray(data, dtype=bool) & ~hidden
+    out = np.full(covariates.shape, np.nan)
+    if not hidden.any() or data.sum() < 2:
+        return out
+    for j, x in enumerate(covariates):
+        filled, _ = fill_gaps(np.where(data, x, np.nan), lat, lon, k=k, fill_mask=hidden)
+        out[j] = np.where(hidden, x - filled, np.nan)
+    return out
+
+
+def placement_contrast(covariates: np.ndarray, mask: np.ndarray, valid: np.ndarray, shifts, lat, lon, *,
+                       k: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """The covariates' contrast (:func:`covariate_contrast`) at the real IHS pixels and at every placement.
+
+    Returns
+    -------
+    real : (p, ny, nx)
+        Contrast on the real ``mask`` hidden alone (as stage 3 fills it).
+    moved : (placements, p, ny, nx)
+        Contrast on each placement's pixels, hidden together with the real mask (as
+        :mod:`ihs_hpc.pipeline.fill_error` kriges them), moved back onto the real IHS pixels like
+        :func:`annual_error_maps`.
+    """
+    mask, valid = np.asarray(mask, dtype=bool), np.asarray(valid, dtype=bool)
+    real = covariate_contrast(covariates, mask, valid, lat, lon, k=k)
+    moved = np.full((len(shifts),) + real.shape, np.nan)
+    for m, (dy, dx) in enumerate(np.asarray(shifts, dtype=np.int64)):
+        target = placement_mask(mask, valid, dy, dx)
+        part = covariate_contrast(covariates, mask | target, valid, lat, lon, k=k)
+        moved[m] = shift_map(np.where(target, part, np.nan), -dy, -dx)
+    return real, moved
+
+
+def fit_error_scale(abs_error: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+    """Coefficients ``(a, b_1, …, b_p) ≥ 0`` of ``|e| ≈ a + Σ_j b_j |c_j|`` by non-negative least squares.
+
+    Parameters
+    ----------
+    abs_error : (n,) array
+        Absolute errors (e.g. of every placement pixel's mean over the years).
+    contrast : (n, p) array
+        The covariates' contrast at the same pixels.
+    """
+    from scipy.optimize import nnls
+
+    abs_error = np.asarray(abs_error, dtype=np.float64)
+    design = np.column_stack([np.ones(abs_error.size), np.abs(np.asarray(contrast, dtype=np.float64))])
+    keep = np.isfinite(abs_error) & np.isfinite(design).all(axis=1)
+    if keep.sum() < design.shape[1] + 1:
+        raise ValueError(f"fit_error_scale: {int(keep.sum())} finite rows for {design.shape[1]} coefficients")
+    coef, _ = nnls(design[keep], abs_error[keep])
+    return coef
+
+
+def rescale_to_areas(errors: np.ndarray, real: np.ndarray, moved: np.ndarray, *,
+                     floor_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The placements' error maps scaled to the conditions of the real IHS pixels (see the module doc).
+
+    Parameters
+    ----------
+    errors : (placements, years, ny, nx) array
+        Annual error maps on the real IHS pixels (:func:`annual_error_maps`).
+    real, moved : arrays
+        Contrast at the real pixels ``(p, ny, nx)`` and at each placement's ``(placements, p, ny, nx)``
+        (:func:`placement_contrast`).
+    floor_fraction : float
+        A placement pixel's scale is at least this fraction of the placements' mean scale (a fit with
+        no intercept cannot divide by 0).
+
+    Returns
+    -------
+    scaled : (placements, years, ny, nx) float32
+        ``errors × s_real / s_placement`` pixel by pixel.
+    coef : (p + 1,) array
+        :func:`fit_error_scale` fitted on every placement pixel's mean error over the years.
+    ratio : (placements, ny, nx) array
+        The factor applied (NaN where a placement has no error).
+    """
+    errors = np.asarray(errors)
+    p = real.shape[0]
+    with np.errstate(invalid="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean_error = np.nanmean(errors, axis=1)  # (placements, ny, nx)
+    rows = np.isfinite(mean_error)
+    coef = fit_error_scale(np.abs(mean_error[rows]), np.moveaxis(moved, 1, -1)[rows].reshape(-1, p))
+    s_moved = coef[0] + np.tensordot(coef[1:], np.abs(moved), axes=([0], [1]))  # (placements, ny, nx)
+    s_real = coef[0] + np.tensordot(coef[1:], np.abs(real), axes=([0], [0]))    # (ny, nx)
+    with np.errstate(invalid="ignore"):
+        floor = floor_fraction * float(np.nanmean(np.where(rows, s_moved, np.nan))) if rows.any() else 0.0
+        ratio = np.where(rows, s_real[None] / np.maximum(s_moved, floor), np.nan)
+    ratio = np.where(np.isfinite(ratio), ratio, np.where(rows, 1.0, np.nan))
+    scaled = (errors * ratio[:, None]).astype(np.float32)
+    return scaled, coef, ratio

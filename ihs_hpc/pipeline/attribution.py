@@ -38,7 +38,8 @@ COLUMN_DESCRIPTIONS = {
                  "(µg m⁻³; the mean over every idle IHS pixel when the area has too few); on the side it points to "
                  "the interval's reach d from the estimate becomes √(d² + b²), b the bias (a source's share of it)",
     "interval": "what the intervals' replicates are: fill_error (stage 3's fill error on placements of the IHS "
-                "mask) | bootstrap (circular block bootstrap over days)",
+                "mask, scaled to the real areas' contrast in elevation and settlement density unless "
+                "stats.intervals.scale_by_contrast is false) | bootstrap (circular block bootstrap over days)",
     "decay_km": "footprint e-folding distance L used for the source (km; fitted unless "
                 "stats.attribution.decay_km is set)",
 }
@@ -369,7 +370,10 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
         city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings, errors=errors,
                                  city_pixels=city_pixels, bias_map=bias_map)
         if not city.empty:
-            how = ("stage 3's fill error on its placements of the IHS mask, widened in quadrature by the idle bias "
+            how = ("stage 3's fill error on its placements of the IHS mask"
+                   + (", scaled to the real areas' contrast in elevation and settlement density"
+                      if settings["scale_by_contrast"] else "")
+                   + ", widened in quadrature by the idle bias "
                    "(`idle_bias`: the estimate on days none of the area's sources operated, where the truth is 0)"
                    if errors is not None else
                    f"circular block bootstrap over days, blocks of {settings['block_days']} days; day-to-day "

@@ -55,6 +55,13 @@ def fill_error_settings(config) -> dict:
     return out
 
 
+def placement_background(areas) -> np.ndarray:
+    """The pixels the IHS mask may be moved onto and kriged from: stage 1's ``background`` (valid,
+    outside every IHS area), or everything outside the IHS mask when the store has none."""
+    holes = areas["ihs_mask"].values.astype(bool)
+    return areas["background"].values.astype(bool) if "background" in areas else ~holes
+
+
 def sampled_days(year_of_day: np.ndarray, year: int, day_step: int) -> np.ndarray:
     """The record's days of ``year`` that are kriged in the placements: every ``day_step``-th day of the
     record (day 0, ``day_step``, …), so the sample does not depend on how the record is cut."""

@@ -32,10 +32,16 @@ def drift_covariates(config: RunConfig) -> tuple[list[str], np.ndarray | None]:
     ``covariates``: elevation and, where the input store has it, the ``urban`` map (a built-up or
     population density raster from ``input.files.urban``; synthetic scenes carry their towns' one).
     """
-    from ..ops.drift import standardise
-
     if config["stage3.drift"] == "none":
         return [], None
+    return static_covariates(config)
+
+
+def static_covariates(config: RunConfig) -> tuple[list[str], np.ndarray | None]:
+    """The input store's static covariates among :data:`DRIFT_COVARIATES` (names and standardised maps
+    ``(p, ny, nx)``), whatever ``stage3.drift`` says, or ``([], None)`` when it has none."""
+    from ..ops.drift import standardise
+
     source = open_store(input_store(config))
     names = [name for name in DRIFT_COVARIATES if name in source]
     if not names:

@@ -31,7 +31,7 @@ from ..grid import Grid
 from ..io.cube import VarSpec, create_store, cube_spec, mark_complete, open_store, publish, read_tile, write_array
 from ..ops.fill_error import placement_shifts
 from .daily import DAYS_STORE, FILLS_DIR, SOURCE, block_days, krige_cube, merge_cube
-from .fill_error import fill_error_settings, measure_fill_error
+from .fill_error import fill_error_settings, measure_fill_error, placement_background
 from .inputs import drift_covariates
 
 UNITS = "ug m-3"
@@ -92,7 +92,7 @@ def run_stage3(config: RunConfig, client, echo) -> dict:
     placing = fill_error_settings(config)
     placements = int(placing["placements"])
     if placements:
-        valid = areas.background.values.astype(bool) if "background" in areas else ~holes
+        valid = placement_background(areas)
         shifts = placement_shifts(holes, valid, placements, seed=int(placing["seed"]),
                                   min_shift=float(placing["min_shift"]), at_least=1)
         if len(shifts) < placements:

@@ -56,7 +56,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("stage3", "background fill of IHS areas (bl_oem) and pm25_ihs", "ihs_hpc.pipeline.stage3:run_stage3",
           "stage3.zarr", ("stage3", "grid.tile_size"), ("input", "stage1", "stage2"), 4),
     Stage("stats", "statistics tables", "ihs_hpc.pipeline.stats:run_stats",
-          "stats", ("stats", "grid.tile_size"), ("input", "prep", "stage1", "stage3"), 6),
+          "stats", ("stats", "grid.tile_size"), ("input", "prep", "stage1", "stage3"), 7),
     Stage("allocate", "reduction targets by minimised Gini (seed 003)", "ihs_hpc.pipeline.allocate:run_allocation",
           "allocation", ("allocation",), ("stats",), 1, needs_cluster=False),
     Stage("report", "figures and HTML report", "ihs_hpc.pipeline.report:run_report",

@@ -144,7 +144,17 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         write_sums(sums_path, sums, time, layout, group_names, extra)
 
     maps = open_store(maps_path)
-    from .intervals import fill_error_replicates
+    from .inputs import static_covariates
+    from .intervals import fill_error_replicates, interval_settings
+
+    scale_info: dict = {}
+    fill_errors = fill_error_replicates(est, areas=areas, covariates=static_covariates(config)[1],
+                                        settings=interval_settings(config.get("stats.intervals")),
+                                        k=int(config["stage3.kriging_neighbours"]), info=scale_info)
+    if scale_info:
+        echo(f"  fill error scaled to the IHS areas' contrast in elevation and settlement density: mean |error| "
+             f"{scale_info['scale_placements']:.3g} at the placements, {scale_info['scale_areas']:.3g} predicted "
+             f"at the IHS areas")
 
     headline = build_tables(
         out_dir=out_dir, sums=sums, cal=cal, years=years, layout=layout, grid=grid, cubes=cubes, areas=areas,
@@ -152,9 +162,11 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         ihs_names=ihs_names, truth_totals=truth_totals, indicators=config.get("stats.indicators"), echo=echo,
         attribution=config.get("stats.attribution"), intervals=config.get("stats.intervals"),
         read_daily_ihs=partial(read_pixels, stage3_path, "pm25_ihs", tile_size=tile_size),
-        fill_errors=fill_error_replicates(est),
+        fill_errors=fill_errors,
     )
     headline["dir"] = str(out_dir)
+    if scale_info:
+        headline["fill_error_scale"] = scale_info
     finish_output_dir(config, "stats")
     return headline
 
