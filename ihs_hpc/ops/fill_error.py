@@ -276,5 +276,5 @@ def rescale_to_areas(errors: np.ndarray, real: np.ndarray, moved: np.ndarray, *,
         floor = floor_fraction * float(np.nanmean(np.where(rows, s_moved, np.nan))) if rows.any() else 0.0
         ratio = np.where(rows, s_real[None] / np.maximum(s_moved, floor), np.nan)
     ratio = np.where(np.isfinite(ratio), ratio, np.where(rows, 1.0, np.nan))
-    scaled = (errors * ratio[:, None]).astype(np.float32)
+    scaled = np.asarray(errors, dtype=np.float32) * ratio[:, None].astype(np.float32)  # float32: BTH's is 270 MB
     return scaled, coef, ratio
