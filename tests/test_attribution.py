@@ -395,7 +395,8 @@ def _source_coverage_without_idle_bias(run_dir):
 def test_default_intervals_cover_the_truth_on_three_tiny_seeds(tiny_local_run, tmp_path):
     """Issue 13's calibration on tiny variants, with a looser bound than the 85-95 % asked of the demo:
     the default intervals (stats.intervals.method auto with stage 3's 16 fill-error placements, widened by
-    the idle bias, the placements' errors scaled to the areas' contrast in elevation and settlement density)
+    the idle bias, the sources' from the placements' errors scaled to the areas' contrast in elevation and
+    settlement density)
     of tiny seeds 0, 1 and 2 pooled cover 75-99 % of the per-city and per-source annual truths. Measured
     (2026-11-29): cities 6/9, 9/9, 9/9 (24/27 = 0.889), sources 9/17, 19/21, 16/18 (44/56 = 0.786). Without
     the idle bias the sources' would be 39/56 (seed 0: 4/17): the placements, even scaled, see too little

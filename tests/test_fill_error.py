@@ -280,26 +280,21 @@ def test_stored_fill_error_is_the_kriging_of_each_placement_redone_here(fill_err
 
 
 def test_city_intervals_are_the_estimate_plus_quantiles_of_the_city_mean_error(fill_error_run):
-    """Each city's interval: the 5th and 95th percentiles of its mean error on the placements (scaled to
-    the real areas' contrast in elevation and settlement density), widened on one side by its idle bias
-    (the mean of the idle-bias map over its IHS pixels, or over every pixel that has one)."""
+    """Each city's interval: the 5th and 95th percentiles of its mean error on the placements, widened
+    on one side by its idle bias (the mean of the idle-bias map over its IHS pixels, or over every
+    pixel that has one). Each source's area: the same from the placements' errors scaled to the real
+    areas' contrast in elevation and settlement density (stats.intervals.scale_by_contrast: sources)."""
     from ihs_hpc.config import load_config
     from ihs_hpc.io.cube import read_pixels
     from ihs_hpc.ops.fill_error import placement_contrast
     from ihs_hpc.pipeline.inputs import static_covariates
-    from ihs_hpc.pipeline.intervals import idle_bias_map, interval_settings
+    from ihs_hpc.pipeline.intervals import idle_bias_map, interval_settings, widen_by_bias
 
     run = fill_error_run
     s3 = xr.open_zarr(run / "stage3.zarr")
     s1 = xr.open_zarr(run / "stage1.zarr")
     cubes = xr.open_zarr(run / "cubes.zarr")
-    names, covariates = static_covariates(load_config(run.parent / "tiny.yaml"))
-    assert names == ["dem", "urban"]
-    real, moved = placement_contrast(covariates, s1.ihs_mask.values.astype(bool), s1.background.values.astype(bool),
-                                     s3.placement_shift.values, s3.lat.values, s3.lon.values)
-    scaled, _, ratio = rescale_to_areas(s3.fill_error.values, real, moved)
-    assert np.nanmax(ratio) > 1.5  # the areas hold more than the placements (a town under seed 0's areas)
-    errors = scaled.reshape(-1, s1.ihs_mask.size)
+    errors = s3.fill_error.values.reshape(-1, s1.ihs_mask.size)
     city = pd.read_csv(run / "stats" / "city_ihs_intervals.csv")
     ihs = s1.ihs_mask.values.astype(bool).ravel()
     years = pd.DatetimeIndex(cubes.time.values).year.to_numpy()
@@ -326,6 +321,28 @@ def test_city_intervals_are_the_estimate_plus_quantiles_of_the_city_mean_error(f
     assert checked >= 1
     text = (run / "stats" / "tables.md").read_text()
     assert "fill error on its placements" in text and "idle bias" in text
+
+    names, covariates = static_covariates(load_config(run.parent / "tiny.yaml"))
+    assert names == ["dem", "urban"]
+    real, moved = placement_contrast(covariates, s1.ihs_mask.values.astype(bool), s1.background.values.astype(bool),
+                                     s3.placement_shift.values, s3.lat.values, s3.lon.values)
+    scaled, _, ratio = rescale_to_areas(s3.fill_error.values, real, moved)
+    assert np.nanmax(ratio) > 1.5  # the areas hold more than the placements (a town under seed 0's areas)
+    scaled = scaled.reshape(-1, s1.ihs_mask.size)
+    table = pd.read_csv(run / "stats" / "ihs_attribution.csv")
+    offsets = s1.member_offset.values
+    areas = 0
+    for k, (_, rows) in enumerate(table.groupby("ihs_id", sort=False)):
+        pix = s1.member_pixel.values[offsets[k]:offsets[k + 1]]
+        reps = group_replicates(scaled, pix, min_fraction=0.3)
+        rows = rows[np.isfinite(rows.pm25_ihs_area)]
+        if rows.empty or not np.isfinite(reps).any():
+            continue
+        lo, hi = widen_by_bias(*error_interval(0.0, reps, 0.9), rows.idle_bias.iloc[0])  # each source's own area
+        np.testing.assert_allclose(rows.pm25_ihs_area_lower - rows.pm25_ihs_area, lo, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(rows.pm25_ihs_area_upper - rows.pm25_ihs_area, hi, rtol=1e-4, atol=1e-6)
+        areas += 1
+    assert areas >= 4
 
 
 def test_idle_days_carry_no_truth_and_their_estimate_is_the_bias_map(tiny_local_run):

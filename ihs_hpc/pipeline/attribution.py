@@ -39,7 +39,7 @@ COLUMN_DESCRIPTIONS = {
                  "the interval's reach d from the estimate becomes √(d² + b²), b the bias (a source's share of it)",
     "interval": "what the intervals' replicates are: fill_error (stage 3's fill error on placements of the IHS "
                 "mask, scaled to the real areas' contrast in elevation and settlement density unless "
-                "stats.intervals.scale_by_contrast is false) | bootstrap (circular block bootstrap over days)",
+                "stats.intervals.scale_by_contrast is none) | bootstrap (circular block bootstrap over days)",
     "decay_km": "footprint e-folding distance L used for the source (km; fitted unless "
                 "stats.attribution.decay_km is set)",
 }
@@ -289,7 +289,7 @@ SCORE_DESCRIPTIONS = {
 def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, decay_km=None,
                       min_unique=None, refine_max_sources=None, sums=None, cal=None, layout=None,
                       city_names=(), intervals=None, read_daily_ihs=None,
-                      fill_errors=None) -> tuple[pd.DataFrame, dict, dict]:
+                      fill_errors=None, source_fill_errors=None) -> tuple[pd.DataFrame, dict, dict]:
     """Attribute the run's annual ``pm25_ihs`` maps to sources and write ``ihs_attribution.csv``
     (through the stats :class:`~ihs_hpc.stats.tables.TableWriter`); return the table, its scores
     against the synthetic truth (empty without truth or without sources) and their descriptions.
@@ -304,7 +304,10 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     at flat pixel indices, for the intervals of the sources split among several
     (:func:`ihs_hpc.pipeline.intervals.split_intervals`). ``fill_errors``: stage 3's fill error replicates
     (:func:`ihs_hpc.pipeline.intervals.fill_error_replicates`); given, and with ``stats.intervals.method:
-    auto`` (default), the intervals come from them instead of the day bootstrap.
+    auto`` (default), the intervals come from them instead of the day bootstrap. ``source_fill_errors``:
+    the replicates scaled to the areas' contrast (:func:`ihs_hpc.pipeline.intervals.contrast_scaled_replicates`)
+    behind the sources' intervals (and the cities' too when ``fill_errors`` is the same array); None: the
+    sources' come from ``fill_errors`` as well.
     """
     import dask.config
 
@@ -346,6 +349,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
         settings = iv.interval_settings(intervals)
         split = None
         errors = fill_errors if settings["method"] == "auto" else None
+        source_errors = None if errors is None else (fill_errors if source_fill_errors is None else source_fill_errors)
         city_pixels = bias_map = None
         if errors is not None:
             ihs_flat = areas["ihs_mask"].values.astype(bool).ravel()
@@ -357,7 +361,8 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
                 year_index = np.searchsorted(np.asarray(years, dtype=np.int64), cal["year"].to_numpy())
                 bias_map = iv.idle_bias_map(read_daily_ihs, count, year_index, settings)
             if problems:
-                split = iv.split_fill_intervals([p for p, _ in problems], [d for _, d in problems], errors, settings,
+                split = iv.split_fill_intervals([p for p, _ in problems], [d for _, d in problems], source_errors,
+                                                settings,
                                                 n_sources=n_ihs, n_years=len(years), min_unique=min_unique)
         elif read_daily_ihs is not None and problems:
             pixels = np.unique(np.concatenate([p.years[y][1] for p, _ in problems for y in range(len(years))]))
@@ -365,14 +370,14 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
             year_days = [np.flatnonzero(year_of_day == int(y)) for y in years]
             split = iv.split_intervals([p for p, _ in problems], [d for _, d in problems], read_daily_ihs(pixels),
                                        pixels, year_days, settings, n_sources=n_ihs, min_unique=min_unique)
-        table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split, errors=errors,
+        table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split, errors=source_errors,
                                         source_pixels=members, bias_map=bias_map)
         city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings, errors=errors,
                                  city_pixels=city_pixels, bias_map=bias_map)
         if not city.empty:
             how = ("stage 3's fill error on its placements of the IHS mask"
                    + (", scaled to the real areas' contrast in elevation and settlement density"
-                      if settings["scale_by_contrast"] else "")
+                      if source_fill_errors is not None and fill_errors is source_fill_errors else "")
                    + ", widened in quadrature by the idle bias "
                    "(`idle_bias`: the estimate on days none of the area's sources operated, where the truth is 0)"
                    if errors is not None else

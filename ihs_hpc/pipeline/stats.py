@@ -145,14 +145,21 @@ def run_stats(config: RunConfig, client, echo) -> dict:
 
     maps = open_store(maps_path)
     from .inputs import static_covariates
-    from .intervals import fill_error_replicates, interval_settings
+    from .intervals import contrast_scaled_replicates, fill_error_replicates, interval_settings
 
     scale_info: dict = {}
-    fill_errors = fill_error_replicates(est, areas=areas, covariates=static_covariates(config)[1],
-                                        settings=interval_settings(config.get("stats.intervals")),
-                                        k=int(config["stage3.kriging_neighbours"]), info=scale_info)
+    fill_errors, source_fill_errors = fill_error_replicates(est), None
+    interval_choice = interval_settings(config.get("stats.intervals"))
+    covariates = static_covariates(config)[1]
+    if (fill_errors is not None and interval_choice["method"] == "auto" and covariates is not None
+            and interval_choice["scale_by_contrast"] != "none" and "placement_shift" in est.coords):
+        source_fill_errors = contrast_scaled_replicates(est, areas, covariates, info=scale_info,
+                                                        k=int(config["stage3.kriging_neighbours"]))
+        if interval_choice["scale_by_contrast"] == "all":
+            fill_errors = source_fill_errors
     if scale_info:
-        echo(f"  fill error scaled to the IHS areas' contrast in elevation and settlement density: mean |error| "
+        echo(f"  fill error scaled to the IHS areas' contrast in elevation and settlement density (intervals of the "
+             f"{'sources and cities' if fill_errors is source_fill_errors else 'sources'}): mean |error| "
              f"{scale_info['scale_placements']:.3g} at the placements, {scale_info['scale_areas']:.3g} predicted "
              f"at the IHS areas")
 
@@ -162,7 +169,7 @@ def run_stats(config: RunConfig, client, echo) -> dict:
         ihs_names=ihs_names, truth_totals=truth_totals, indicators=config.get("stats.indicators"), echo=echo,
         attribution=config.get("stats.attribution"), intervals=config.get("stats.intervals"),
         read_daily_ihs=partial(read_pixels, stage3_path, "pm25_ihs", tile_size=tile_size),
-        fill_errors=fill_errors,
+        fill_errors=fill_errors, source_fill_errors=source_fill_errors,
     )
     headline["dir"] = str(out_dir)
     if scale_info:

@@ -27,10 +27,10 @@ MWU_BASIS = ("per-pixel means of total PM2.5 (period mean, and each year's annua
 def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[int], layout: GroupLayout, grid: Grid,
                  cubes, areas, maps, city_en, city_local, city_adcode, ihs_ids, ihs_names, truth_totals,
                  indicators, echo, attribution: dict | None = None, intervals: dict | None = None,
-                 read_daily_ihs=None, fill_errors=None) -> dict:
+                 read_daily_ihs=None, fill_errors=None, source_fill_errors=None) -> dict:
     """All tables, ``tables.md`` and ``stats.json`` from the reduced sums and the map stores;
-    ``read_daily_ihs``, ``fill_errors``: the daily ``pm25_ihs`` reader and stage 3's fill error replicates of
-    :func:`ihs_hpc.pipeline.attribution.write_attribution`."""
+    ``read_daily_ihs``, ``fill_errors``, ``source_fill_errors``: the daily ``pm25_ihs`` reader and stage 3's
+    fill error replicates of :func:`ihs_hpc.pipeline.attribution.write_attribution`."""
     n_city, n_ihs = layout.n_city, layout.n_ihs
     writer = TableWriter(out_dir, "Statistics of IHS-related PM2.5")
     has_oem = "s_oem" in sums
@@ -345,7 +345,7 @@ def build_tables(*, out_dir: Path, sums: dict, cal: pd.DataFrame, years: list[in
     _, attribution_truth, attribution_text = write_attribution(
         writer, cubes=cubes, areas=areas, maps=maps, years=years, operating=operating, ihs_ids=ihs_ids,
         **(attribution or {}), sums=sums, cal=cal, layout=layout, city_names=city_en, intervals=intervals,
-        read_daily_ihs=read_daily_ihs, fill_errors=fill_errors)
+        read_daily_ihs=read_daily_ihs, fill_errors=fill_errors, source_fill_errors=source_fill_errors)
 
     truth = {}
     if has_truth:

@@ -110,10 +110,12 @@ def attribution_section(ctx: ReportContext) -> Section | None:
     names = ({i: str(n) for i, n in zip(ids, ctx.cubes["ihs_name"].values)} if "ihs_name" in ctx.cubes else {})
     methods = table.loc[table["operating"].astype(bool), "method"].value_counts()
     if "interval" in table and (table["interval"] == "fill_error").any():
+        scaled = str(ctx.config.get("stats.intervals.scale_by_contrast", "sources")) != "none"
         intervals = (f"lower/upper: the {100 * level:g} % interval of stage 3's fill error, measured on the IHS "
-                     "mask moved into the background and scaled to the real areas' contrast in elevation and "
-                     "settlement density (a town or a valley floor under an area, which the fill sees only from its "
-                     "edge; a source sharing its area: the spread of its split of the "
+                     "mask moved into the background"
+                     + (" and scaled to the real areas' contrast in elevation and settlement density (a town or a "
+                        "valley floor under an area, which the fill sees only from its edge)" if scaled else "")
+                     + " (a source sharing its area: the spread of its split of the "
                      "annual map plus each placement's error map), widened on one side by the idle bias (the "
                      "estimate where the area's sources were all idle and the truth is 0) — what the fill got "
                      "wrong, as far as the placements and the idle days see it")
