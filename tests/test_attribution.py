@@ -110,7 +110,7 @@ def test_split_intervals_of_an_exact_footprint_field_are_the_bootstrap_of_each_s
     """Daily fields that are exactly Σ_j β_j(t) f_j: every replicate's split gives each source its own
     replicate mean, so the split's offsets equal the percentiles of the block-bootstrap means of the
     source's own daily series, computed here with numpy from the same resampled days."""
-    from ihs_hpc.pipeline.intervals import split_intervals
+    from ihs_hpc.pipeline.split_intervals import split_intervals
     from ihs_hpc.stats.bootstrap import block_indices
 
     ny = nx = 24

@@ -127,7 +127,7 @@ def test_split_fill_intervals_of_an_exact_footprint_field_with_no_error_have_zer
     """No fill error and a field the footprints fit exactly: every replicate is the point map, so the split
     offsets are 0; a constant error c on every pixel shifts every single-source own part by c."""
     from ihs_hpc.pipeline.attribution import attribute_annual
-    from ihs_hpc.pipeline.intervals import split_fill_intervals
+    from ihs_hpc.pipeline.split_intervals import split_fill_intervals
 
     ny, nx = 30, 40
     lat, lon = np.linspace(37.0, 37.29, ny), np.linspace(114.0, 114.39, nx)
@@ -343,6 +343,56 @@ def test_city_intervals_are_the_estimate_plus_quantiles_of_the_city_mean_error(f
         np.testing.assert_allclose(rows.pm25_ihs_area_upper - rows.pm25_ihs_area, hi, rtol=1e-4, atol=1e-6)
         areas += 1
     assert areas >= 4
+
+
+def test_headline_intervals_are_the_ihs_pixels_mean_error_quantiles(fill_error_run):
+    """ihs_area_intervals.csv: each year's IHS-related PM2.5 of all IHS areas (as annual.csv has it) plus
+    the 5th/95th percentiles of the IHS pixels' mean error over the placements, widened by their idle bias;
+    all years (year 0): each placement's years weighted by their pixel-days; the share's bounds are the
+    mean's over the areas' mean total PM2.5; the coverage row recounts the table."""
+    from ihs_hpc.io.cube import read_pixels
+    from ihs_hpc.pipeline.intervals import idle_bias_map, interval_settings, widen_by_bias
+    from ihs_hpc.pipeline.stats_store import load_sums
+
+    run = fill_error_run
+    s3 = xr.open_zarr(run / "stage3.zarr")
+    s1 = xr.open_zarr(run / "stage1.zarr")
+    cubes = xr.open_zarr(run / "cubes.zarr")
+    area = pd.read_csv(run / "stats" / "ihs_area_intervals.csv")
+    annual = pd.read_csv(run / "stats" / "annual.csv").set_index("year")
+    years = [int(y) for y in s3.year.values]
+    assert area.year.tolist() == years + [0]
+    yearly = area.set_index("year").loc[years]
+    np.testing.assert_allclose(yearly.pm25_ihs, annual.loc[years, "pm25_ihs"], rtol=1e-6)
+    np.testing.assert_allclose(yearly.share_pct, annual.loc[years, "share_pct"], rtol=1e-6)
+    ihs = np.flatnonzero(s1.ihs_mask.values.astype(bool).ravel())
+    day_years = pd.DatetimeIndex(cubes.time.values).year.to_numpy()
+    bias = idle_bias_map(lambda p: read_pixels(run / "stage3.zarr", "pm25_ihs", p, tile_size=32),
+                         s1.ihs_count_year.sel(year=years).values, np.searchsorted(years, day_years),
+                         interval_settings(None))
+    b = np.nanmean(bias[ihs]) if np.isfinite(bias[ihs]).mean() >= 0.3 else np.nanmean(bias)
+    errors = s3.fill_error.values.reshape(s3.sizes["placement"], len(years), -1)[:, :, ihs]
+    present = np.isfinite(errors).sum(axis=2)
+    reps = np.where(present >= 0.3 * ihs.size, np.nansum(errors, axis=2) / present, np.nan)  # (placements, years)
+    lo, hi = widen_by_bias(*np.nanquantile(reps.ravel(), [0.05, 0.95]), b)
+    np.testing.assert_allclose(yearly.pm25_ihs_lower - yearly.pm25_ihs, lo, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(yearly.pm25_ihs_upper - yearly.pm25_ihs, hi, rtol=1e-4, atol=1e-6)
+    sums, ds = load_sums(run / "stats" / "series.zarr")
+    a = 1  # GroupLayout.IHS_AREA
+    n = np.array([sums["n_pair"][a, day_years == y].sum() for y in years])
+    total = area.set_index("year").loc[0]
+    np.testing.assert_allclose(total.pm25_ihs, (yearly.pm25_ihs * n).sum() / n.sum(), rtol=1e-6)
+    w = np.where(np.isfinite(reps), n, 0.0)
+    pooled = np.nansum(reps * w, axis=1) / w.sum(axis=1)
+    lo, hi = widen_by_bias(*np.quantile(pooled, [0.05, 0.95]), b)
+    np.testing.assert_allclose([total.pm25_ihs_lower - total.pm25_ihs, total.pm25_ihs_upper - total.pm25_ihs],
+                               [lo, hi], rtol=1e-4, atol=1e-6)
+    mean_total = sums["s_totp"][a].sum() / sums["n_pair"][a].sum()
+    np.testing.assert_allclose(total[["share_pct_lower", "share_pct_upper"]].to_numpy(float),
+                               100 * total[["pm25_ihs_lower", "pm25_ihs_upper"]].to_numpy(float) / mean_total, rtol=1e-6)
+    inside = (yearly.pm25_ihs_lower <= yearly.pm25_ihs_true) & (yearly.pm25_ihs_true <= yearly.pm25_ihs_upper)
+    scores = pd.read_csv(run / "stats" / "truth_scores.csv").set_index("metric")["value"]
+    np.testing.assert_allclose(scores["coverage90_area_annual"], inside.mean())
 
 
 def test_idle_days_carry_no_truth_and_their_estimate_is_the_bias_map(tiny_local_run):

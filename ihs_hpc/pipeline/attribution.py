@@ -183,7 +183,7 @@ def attribute_annual(*, annual_ihs: np.ndarray, members: list, src_row, src_col,
         jointly with the others it cannot be told from (flagged ``equal_strength``).
     problems : list, optional
         Receives ``(problem, decays)`` of every cluster of more than one source (the split's intervals,
-        :func:`ihs_hpc.pipeline.intervals.split_intervals`).
+        :func:`ihs_hpc.pipeline.split_intervals.split_intervals`).
 
     Returns
     -------
@@ -302,7 +302,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     (:mod:`ihs_hpc.pipeline.intervals`, settings ``stats.intervals`` updated by ``intervals``), and the
     scores gain their coverage of the truth. ``read_daily_ihs(pixels)``: the ``(time, pixels)`` daily ``pm25_ihs``
     at flat pixel indices, for the intervals of the sources split among several
-    (:func:`ihs_hpc.pipeline.intervals.split_intervals`). ``fill_errors``: stage 3's fill error replicates
+    (:func:`ihs_hpc.pipeline.split_intervals.split_intervals`). ``fill_errors``: stage 3's fill error replicates
     (:func:`ihs_hpc.pipeline.intervals.fill_error_replicates`); given, and with ``stats.intervals.method:
     auto`` (default), the intervals come from them instead of the day bootstrap. ``source_fill_errors``:
     the replicates scaled to the areas' contrast (:func:`ihs_hpc.pipeline.intervals.contrast_scaled_replicates`)
@@ -345,6 +345,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
     descriptions = {k: SCORE_DESCRIPTIONS[k] for k in scores}
     if sums is not None and "s_ihs" in sums:
         from . import intervals as iv
+        from .split_intervals import split_fill_intervals, split_intervals
 
         settings = iv.interval_settings(intervals)
         split = None
@@ -361,19 +362,32 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
                 year_index = np.searchsorted(np.asarray(years, dtype=np.int64), cal["year"].to_numpy())
                 bias_map = iv.idle_bias_map(read_daily_ihs, count, year_index, settings)
             if problems:
-                split = iv.split_fill_intervals([p for p, _ in problems], [d for _, d in problems], source_errors,
+                split = split_fill_intervals([p for p, _ in problems], [d for _, d in problems], source_errors,
                                                 settings,
                                                 n_sources=n_ihs, n_years=len(years), min_unique=min_unique)
         elif read_daily_ihs is not None and problems:
             pixels = np.unique(np.concatenate([p.years[y][1] for p, _ in problems for y in range(len(years))]))
             year_of_day = cal["year"].to_numpy()
             year_days = [np.flatnonzero(year_of_day == int(y)) for y in years]
-            split = iv.split_intervals([p for p, _ in problems], [d for _, d in problems], read_daily_ihs(pixels),
+            split = split_intervals([p for p, _ in problems], [d for _, d in problems], read_daily_ihs(pixels),
                                        pixels, year_days, settings, n_sources=n_ihs, min_unique=min_unique)
         table = iv.add_source_intervals(table, sums, cal, years, layout, settings, split=split, errors=source_errors,
                                         source_pixels=members, bias_map=bias_map)
         city = iv.city_intervals(sums, cal, years, layout, list(city_names), settings, errors=errors,
                                  city_pixels=city_pixels, bias_map=bias_map)
+        area = None
+        if "s_totp" in sums:
+            ihs_pixels = np.flatnonzero(areas["ihs_mask"].values.astype(bool).ravel())
+            area = iv.area_intervals(sums, cal, years, layout, settings, errors=errors, ihs_pixels=ihs_pixels,
+                                     bias_map=bias_map)
+            how_area = ("stage 3's fill error on its placements of the IHS mask, widened in quadrature by the idle "
+                        "bias" if errors is not None else
+                        "circular block bootstrap over days (per year only); day-to-day sampling only")
+            writer.add("ihs_area_intervals", area,
+                       f"The headline figures with their {100 * settings['level']:g} % intervals: IHS-related PM2.5 "
+                       f"of all IHS areas and its share of their total PM2.5, per year and over all years (year 0) "
+                       f"({how_area}; the share's interval is the mean's over the areas' observed total)",
+                       index=False, digits=3)
         if not city.empty:
             how = ("stage 3's fill error on its placements of the IHS mask"
                    + (", scaled to the real areas' contrast in elevation and settlement density"
@@ -387,7 +401,7 @@ def write_attribution(writer, *, cubes, areas, maps, years, operating, ihs_ids, 
                        f"Annual IHS-related PM2.5 of each city's IHS areas with its {100 * settings['level']:g} % "
                        f"interval ({how})", index=False, digits=3)
         table["interval"] = "fill_error" if errors is not None else "bootstrap"
-        coverage = iv.coverage_scores(city, table, float(settings["level"]))
+        coverage = iv.coverage_scores(city, table, float(settings["level"]), area)
         scores.update(coverage)
         descriptions.update(iv.describe(coverage, float(settings["level"])))
     writer.add("ihs_attribution", table,

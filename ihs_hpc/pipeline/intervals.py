@@ -5,8 +5,9 @@ resampled by a circular block bootstrap over the year's days (:mod:`ihs_hpc.stat
 the stats stage's per-group daily sums (``series.zarr``). A source alone in its area that year gets
 its area's interval. A source that shares its area (:mod:`ihs_hpc.pipeline.attribution`) gets the
 interval of its split: every replicate's days make a replicate annual map of the cluster's pixels,
-which is split again with the same footprints (:func:`split_intervals`), so the interval carries how
-the day-to-day pattern of the map moves the share of each source, not only the area's level; it is
+which is split again with the same footprints (:func:`ihs_hpc.pipeline.split_intervals.split_intervals`),
+so the interval carries how the day-to-day pattern of the map moves the share of each source, not only
+the area's level; it is
 centred on the estimate (``own + quantile − median`` of the replicates). On synthetic scenes the
 coverage of the nominal interval on the truth is scored (``coverage90_city_annual``,
 ``coverage90_source_annual``).
@@ -17,7 +18,7 @@ fill's error (``stage3.fill_error.placements`` > 0: ``stage3.zarr/fill_error``,
 95th percentiles of the same group's mean error on every placement of the IHS mask in every year
 (:func:`fill_error_offsets`), and a source that shares its area gets the spread of its own part when the
 cluster's fitted map, plus a circularly shifted copy of the split's residual and each placement's error
-map, is split again (:func:`split_fill_intervals`).
+map, is split again (:func:`ihs_hpc.pipeline.split_intervals.split_fill_intervals`).
 The placements lie in the background, so they cannot see what is different under the real IHS areas
 (a town, a valley floor the kriging's drift misses). Two things bring that in. With
 ``scale_by_contrast: sources`` (default), the placements' error maps behind every source's interval are
@@ -242,13 +243,65 @@ def city_intervals(sums, cal, years, layout, city_names, settings, errors=None, 
     return pd.DataFrame(rows)
 
 
+def area_intervals(sums, cal, years, layout, settings, errors=None, ihs_pixels=None, bias_map=None) -> pd.DataFrame:
+    """The headline figures with their intervals: one row per year and one for all years (``year`` 0) of the
+    pooled IHS-related PM2.5 of all IHS areas (``pm25_ihs``) and its share of their total PM2.5
+    (``share_pct``), each with ``…_lower`` / ``…_upper`` (and ``…_true`` where the sums carry the truth).
+
+    With the fill ``errors`` and ``ihs_pixels`` (flat indices of every IHS pixel) the interval is the
+    estimate plus the ``level`` quantiles of the IHS pixels' mean error over the placements (all years: each
+    placement's years weighted by their pixel-days), widened by the areas' idle bias from ``bias_map``
+    (:func:`widen_by_bias`); else the day bootstrap's, per year only. The share's interval is the mean's
+    divided by the areas' mean total PM2.5 (observed, not filled)."""
+    from ..ops.fill_error import error_interval, group_replicates
+
+    group = np.array([layout.IHS_AREA])
+    bias = None
+    if errors is not None and bias_map is not None:
+        bias = group_idle_bias(bias_map, [ihs_pixels], float(settings["min_fraction"]))
+    res = annual_group_intervals(sums, cal, years, group, settings, errors=errors,
+                                 group_pixels=None if errors is None else [ihs_pixels], bias=bias)
+    year_of_day = cal["year"].to_numpy()
+    n_year = np.array([sums["n_pair"][layout.IHS_AREA, year_of_day == int(y)].sum() for y in years])
+    tot_year = np.array([sums["s_totp"][layout.IHS_AREA, year_of_day == int(y)].sum() for y in years])
+    rows = []
+    for y, year in enumerate(years):
+        rows.append({"year": int(year), "pm25_ihs": res["estimate"][0, y], "pm25_ihs_lower": res["lower"][0, y],
+                     "pm25_ihs_upper": res["upper"][0, y], "pm25_ihs_true": res["truth"][0, y]})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = {"year": 0, "pm25_ihs": float(np.nansum(res["estimate"][0] * n_year) / n_year.sum()),
+                 "pm25_ihs_true": float(np.nansum(res["truth"][0] * n_year) / n_year.sum())}
+        if errors is not None and len(errors) % len(years) == 0:
+            reps = group_replicates(errors, ihs_pixels, min_fraction=float(settings["min_fraction"]))
+            reps = reps.reshape(-1, len(years))  # (placements, years): the replicates are placement-major
+            weight = np.where(np.isfinite(reps), n_year[None, :], 0.0)
+            pooled = np.nansum(reps * weight, axis=1) / weight.sum(axis=1)
+            lo, hi = error_interval(0.0, pooled, float(settings["level"]))
+            if bias is not None:
+                lo, hi = widen_by_bias(lo, hi, bias[0])
+            total["pm25_ihs_lower"], total["pm25_ihs_upper"] = total["pm25_ihs"] + lo, total["pm25_ihs"] + hi
+        else:
+            total["pm25_ihs_lower"] = total["pm25_ihs_upper"] = np.nan
+    rows.append(total)
+    out = pd.DataFrame(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_total = np.append(tot_year / n_year, tot_year.sum() / n_year.sum())
+    for col in ("", "_lower", "_upper", "_true"):
+        out[f"share_pct{col}"] = 100.0 * out[f"pm25_ihs{col}"] / mean_total
+    if "s_true" not in sums:
+        out = out.drop(columns=["pm25_ihs_true", "share_pct_true"])
+    if bias is not None:
+        out["idle_bias"] = bias[0]
+    return out
+
+
 def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings, split=None, errors=None,
                          source_pixels=None, bias_map=None) -> pd.DataFrame:
     """Add ``pm25_ihs_area_lower/upper`` (the single-area pooled mean's interval) and
     ``pm25_ihs_own_lower/upper`` to the attribution table (rows ordered by source, then year).
 
-    ``split``: the (n_ihs, n_years) lower and upper replicate offsets of :func:`split_intervals` for the
-    source-years split among several sources (NaN elsewhere); without it, or where it is NaN, a source's
+    ``split``: the (n_ihs, n_years) lower and upper replicate offsets of :mod:`ihs_hpc.pipeline.split_intervals`
+    for the source-years split among several sources (NaN elsewhere); without it, or where it is NaN, a source's
     interval is its area's scaled by its share of the area. ``errors`` and ``source_pixels`` (each source's
     area): the area's interval from the fill errors (:func:`annual_group_intervals`); with ``bias_map``
     (:func:`idle_bias_map`) too, the area's interval is widened by its idle bias and a split source's by
@@ -280,125 +333,16 @@ def add_source_intervals(table: pd.DataFrame, sums, cal, years, layout, settings
     return table
 
 
-def split_intervals(problems, decays, daily, pixels, year_days, settings, *, n_sources: int, min_unique: float,
-                    batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap offsets of the per-source split of every shared area (see the module docstring).
-
-    Parameters
-    ----------
-    problems : list of :class:`~ihs_hpc.pipeline.attribution._ClusterProblem`
-        The clusters of more than one source, built on the point estimate's annual maps (which pixels
-        count in each year).
-    decays : list of dict
-        The footprint decay of every source of each problem (as fitted for the point estimate).
-    daily : ndarray, shape (time, len(pixels))
-        Daily ``pm25_ihs`` of ``pixels`` (sorted flat indices: every pixel of the problems).
-    year_days : list of int arrays
-        The days (rows of ``daily``) of each year of the problems' maps.
-    settings : dict
-        ``stats.intervals`` (``block_days``, ``n_boot``, ``level``, ``seed``); the days of the
-        replicates are those of :func:`~ihs_hpc.stats.bootstrap.pooled_mean_interval` (same seeds).
-    n_sources : int
-        Number of sources (rows of the result).
-
-    Returns
-    -------
-    below, above : (n_sources, n_years) arrays
-        ``quantile − median`` of the replicate own contributions at the lower and upper tail; NaN for
-        source-years not split (alone, not operating, or not in a problem).
-    """
-    from ..ops.attribution import fit_strengths_many, own_means_many
-    from ..stats.bootstrap import block_multiplicities
-
-    below = np.full((n_sources, len(year_days)), np.nan)
-    above = np.full_like(below, np.nan)
-    alpha = (1.0 - float(settings["level"])) / 2.0
-    n_boot, block = int(settings["n_boot"]), int(settings["block_days"])
-    for y, days in enumerate(year_days):
-        split_here = [(p, d) for p, d in zip(problems, decays) if len(p.years[y][0]) > 1 and p.years[y][1].size]
-        if not split_here:
-            continue
-        mult = block_multiplicities(days.size, block, n_boot, int(settings["seed"]) + y)
-        x = daily[days]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicate = (mult @ np.nan_to_num(x)) / (mult @ np.isfinite(x))  # (n_boot, pixels): annual maps
-        for problem, decay in split_here:
-            active, pix, rows = problem.years[y]
-            design = problem.design(y, decay)
-            values = replicate[:, np.searchsorted(pixels, pix)].T  # (pixels of the year, n_boot)
-            point = problem.flat[y, pix]
-            values = np.where(np.isfinite(values), values, point[:, None])
-            own = np.empty((len(active), n_boot))
-            for b0 in range(0, n_boot, batch):
-                part = values[:, b0:b0 + batch]
-                coef = fit_strengths_many(part, design, min_unique=min_unique)
-                own[:, b0:b0 + batch] = own_means_many(part, design, coef, [r for r, _ in rows])
-            lo, mid, hi = np.nanpercentile(own, [100 * alpha, 50, 100 * (1 - alpha)], axis=1)
-            below[active, y], above[active, y] = lo - mid, hi - mid
-    return below, above
-
-
-def split_fill_intervals(problems, decays, errors: np.ndarray, settings: dict, *, n_sources: int, n_years: int,
-                         min_unique: float, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Fill-error offsets of the per-source split of every shared area (the ``split`` of
-    :func:`add_source_intervals`).
-
-    Every replicate ``r`` of the fill ``errors`` (:func:`fill_error_replicates`) makes a replicate annual
-    map of a cluster's pixels in year ``y``: the split's fitted map, plus its residual shifted circularly
-    along the cluster's pixels by a seeded offset (the split's own misfit, neighbours kept together), plus
-    the replicate's error map (where a replicate has no value at a pixel, its mean over the cluster). The
-    map is split again with the same footprints; the offsets are the ``level`` percentiles of the
-    replicate own contributions minus the split of the fitted map plus residual (the point estimate).
-
-    Returns
-    -------
-    below, above : (n_sources, n_years) arrays; NaN for source-years not split.
-    """
-    from ..ops.attribution import fit_strengths_many, own_means_many
-    from ..ops.fill_error import error_interval
-
-    below = np.full((n_sources, n_years), np.nan)
-    above = np.full_like(below, np.nan)
-    level = float(settings["level"])
-    for y in range(n_years):
-        rng = np.random.default_rng([int(settings["seed"]), y])
-        for problem, decay in zip(problems, decays):
-            active, pix, rows = problem.years[y]
-            if len(active) < 2 or not pix.size:
-                continue
-            design = problem.design(y, decay)
-            point = problem.flat[y, pix]
-            own_rows = [r for r, _ in rows]
-            coef = fit_strengths_many(point[:, None], design, min_unique=min_unique)
-            fitted = design @ coef[:, 0]
-            resid = point - fitted
-            own0 = own_means_many(point[:, None], design, coef, own_rows)[:, 0]
-            reps = np.asarray(errors[:, pix], dtype=np.float64)
-            present = np.isfinite(reps).sum(axis=1)
-            reps = reps[present >= float(settings["min_fraction"]) * pix.size]
-            if not len(reps):
-                continue
-            with np.errstate(invalid="ignore"):
-                reps = np.where(np.isfinite(reps), reps, np.nanmean(reps, axis=1, keepdims=True))
-            offsets = rng.integers(0, pix.size, size=len(reps))
-            ring = (np.arange(pix.size)[:, None] - offsets[None, :]) % pix.size
-            values = fitted[:, None] + resid[ring] + reps.T  # (pixels, replicates)
-            own = np.empty((len(active), values.shape[1]))
-            for b0 in range(0, values.shape[1], batch):
-                part = values[:, b0:b0 + batch]
-                own[:, b0:b0 + batch] = own_means_many(part, design, fit_strengths_many(part, design,
-                                                                                        min_unique=min_unique),
-                                                       own_rows)
-            lo, hi = error_interval(np.zeros(len(active)), own - own0[:, None], level)
-            below[active, y], above[active, y] = lo, hi
-    return below, above
-
-
-def coverage_scores(city: pd.DataFrame, table: pd.DataFrame, level: float) -> dict:
+def coverage_scores(city: pd.DataFrame, table: pd.DataFrame, level: float, area: pd.DataFrame | None = None) -> dict:
     """Fraction of per-city and per-source annual truths inside their intervals (operating source-years
-    with a positive truth), and how many were judged."""
+    with a positive truth), and how many were judged; with ``area`` (:func:`area_intervals`), of the
+    IHS areas' annual truths too."""
     tag = f"coverage{int(round(100 * level))}"
     out = {}
+    if area is not None and "pm25_ihs_true" in area:
+        ok = area[(area["year"] > 0) & np.isfinite(area["pm25_ihs_true"]) & np.isfinite(area["pm25_ihs_lower"])]
+        inside = (ok["pm25_ihs_lower"] <= ok["pm25_ihs_true"]) & (ok["pm25_ihs_true"] <= ok["pm25_ihs_upper"])
+        out[f"{tag}_area_annual"] = float(inside.mean()) if len(ok) else np.nan
     if not city.empty and "pm25_ihs_true" in city:
         ok = city[np.isfinite(city["pm25_ihs_true"]) & np.isfinite(city["pm25_ihs_lower"])]
         inside = (ok["pm25_ihs_lower"] <= ok["pm25_ihs_true"]) & (ok["pm25_ihs_true"] <= ok["pm25_ihs_upper"])
@@ -421,5 +365,7 @@ def describe(scores: dict, level: float) -> dict:
             "city_n": "number of city-years judged by the city coverage",
             "source_annual": f"fraction of per-source annual own-contribution truths inside their nominal {pct} "
                              f"interval (operating years)",
-            "source_n": "number of source-years judged by the source coverage"}
+            "source_n": "number of source-years judged by the source coverage",
+            "area_annual": f"fraction of the IHS areas' annual IHS-related PM2.5 truths inside their nominal {pct} "
+                           f"interval (ihs_area_intervals.csv)"}
     return {k: next(v for s, v in text.items() if k.endswith(s)) for k in scores}
