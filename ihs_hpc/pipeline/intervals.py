@@ -7,10 +7,10 @@ its area's interval. A source that shares its area (:mod:`ihs_hpc.pipeline.attri
 interval of its split: every replicate's days make a replicate annual map of the cluster's pixels,
 which is split again with the same footprints (:func:`ihs_hpc.pipeline.split_intervals.split_intervals`),
 so the interval carries how the day-to-day pattern of the map moves the share of each source, not only
-the area's level; it is
-centred on the estimate (``own + quantile − median`` of the replicates). On synthetic scenes the
-coverage of the nominal interval on the truth is scored (``coverage90_city_annual``,
-``coverage90_source_annual``).
+the area's level; it is centred on the estimate (``own + quantile − median`` of the replicates). The
+headline figures, all IHS areas' IHS-related PM2.5 and share per year and over all years, get theirs
+like a city's (:func:`area_intervals`). On synthetic scenes the coverage of the nominal interval on the
+truth is scored (``coverage90_city_annual``, ``coverage90_source_annual``, ``coverage90_area_annual``).
 
 ``stats.intervals.method: auto`` (default) replaces the day bootstrap wherever stage 3 measured its
 fill's error (``stage3.fill_error.placements`` > 0: ``stage3.zarr/fill_error``,
@@ -30,9 +30,9 @@ moved lands on whatever lies there, so its own conditions (a town under the plan
 it. A city's IHS areas, moved together, land on a mix of conditions like the one they hold, and their
 pooled error needs no such reweighting: on 19 demo seeds the real cities' errors rank among their
 placements' as a uniform draw would (mean |PIT − ½| 0.252, uniform 0.25), and scaled they cover 368 of
-370 city-years, too wide (``all`` scales the cities' too; ``none`` neither). Where an IHS area has idle days (none of its
-sources operates, ``idle_margin_days`` away from any operating day, at least ``idle_min_days`` of
-them), its estimate should be 0 and is the fill's error there, measured at the real pixels
+370 city-years, too wide (``all`` scales the cities' too; ``none`` neither). Where an IHS area has
+idle days (none of its sources operates, ``idle_margin_days`` away from any operating day, at least
+``idle_min_days`` of them), its estimate should be 0 and is the fill's error there, measured at the real pixels
 (:func:`idle_bias_map`). A group's *idle bias* is the mean of that map over its pixels when at least
 ``min_fraction`` of them have it, else the mean over every IHS pixel that has it (:func:`group_idle_bias`);
 the fill-error interval is widened on the side it points to by that bias, added in quadrature
