@@ -23,14 +23,16 @@ pixel is fitted on the placements as ``s = a + Σ_j b_j |c_j|`` over the covaria
 (non-negative least squares, :func:`fit_error_scale`), and every placement's error at a pixel is
 multiplied by ``s`` at the real pixel over ``s`` at the placement's (:func:`rescale_to_areas`).
 
-Numpy only (and stage 3's kriging for the covariates' contrast): the pipeline (:mod:`ihs_hpc.pipeline.fill_error`) does the kriging and the stores.
+Numpy only (and stage 3's kriging for the covariates' contrast): the pipeline
+(:mod:`ihs_hpc.pipeline.fill_error`) does the kriging and the stores.
 """
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["shift_map", "placement_shifts", "placement_mask", "annual_error_maps", "group_replicates",
-           "error_interval", "covariate_contrast", "placement_contrast", "fit_error_scale", "rescale_to_areas"]
+           "error_interval", "covariate_contrast", "placement_contrast", "fit_error_scale", "error_scale",
+           "rescale_to_areas"]
 
 
 def shift_map(values: np.ndarray, dy: int, dx: int, fill=np.nan) -> np.ndarray:
@@ -236,6 +238,12 @@ def fit_error_scale(abs_error: np.ndarray, contrast: np.ndarray) -> np.ndarray:
     return coef
 
 
+def error_scale(coef: np.ndarray, contrast: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The fitted scale ``a + Σ_j b_j |c_j|`` (:func:`fit_error_scale`'s ``coef``) of contrast maps whose
+    covariates run along ``axis``."""
+    return coef[0] + np.tensordot(coef[1:], np.abs(contrast), axes=([0], [axis]))
+
+
 def rescale_to_areas(errors: np.ndarray, real: np.ndarray, moved: np.ndarray, *,
                      floor_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The placements' error maps scaled to the conditions of the real IHS pixels (see the module doc).
@@ -260,18 +268,17 @@ def rescale_to_areas(errors: np.ndarray, real: np.ndarray, moved: np.ndarray, *,
     ratio : (placements, ny, nx) array
         The factor applied (NaN where a placement has no error).
     """
+    import warnings
+
     errors = np.asarray(errors)
     p = real.shape[0]
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean_error = np.nanmean(errors, axis=1)  # (placements, ny, nx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a pixel no year of a placement covers
+        mean_error = np.nanmean(errors, axis=1)  # (placements, ny, nx)
     rows = np.isfinite(mean_error)
     coef = fit_error_scale(np.abs(mean_error[rows]), np.moveaxis(moved, 1, -1)[rows].reshape(-1, p))
-    s_moved = coef[0] + np.tensordot(coef[1:], np.abs(moved), axes=([0], [1]))  # (placements, ny, nx)
-    s_real = coef[0] + np.tensordot(coef[1:], np.abs(real), axes=([0], [0]))    # (ny, nx)
+    s_moved = error_scale(coef, moved, axis=1)  # (placements, ny, nx)
+    s_real = error_scale(coef, real)            # (ny, nx)
     with np.errstate(invalid="ignore"):
         floor = floor_fraction * float(np.nanmean(np.where(rows, s_moved, np.nan))) if rows.any() else 0.0
         ratio = np.where(rows, s_real[None] / np.maximum(s_moved, floor), np.nan)

@@ -89,28 +89,28 @@ def fill_error_replicates(stage3) -> np.ndarray | None:
 SCALE_CHOICES = ("sources", "all", "none")
 
 
-def contrast_scaled_replicates(stage3, areas, covariates, *, k: int = 16, info: dict | None = None) -> np.ndarray:
-    """:func:`fill_error_replicates` scaled pixel by pixel to the real IHS areas' contrast in the static
-    ``covariates`` ``(p, ny, nx)`` (elevation, settlement density: :func:`ihs_hpc.pipeline.inputs.static_covariates`;
-    :func:`ihs_hpc.ops.fill_error.rescale_to_areas`; ``k``: stage 3's kriging neighbours).
+def contrast_scaled_replicates(errors: np.ndarray, stage3, areas, covariates, *, k: int = 16,
+                               info: dict | None = None) -> np.ndarray:
+    """The fill ``errors`` of :func:`fill_error_replicates` scaled pixel by pixel to the real IHS areas'
+    contrast in the static ``covariates`` ``(p, ny, nx)`` (elevation, settlement density:
+    :func:`ihs_hpc.pipeline.inputs.static_covariates`; :func:`ihs_hpc.ops.fill_error.rescale_to_areas`;
+    ``stage3``: its placement shifts and grid; ``k``: stage 3's kriging neighbours).
 
     ``info``, when given, receives the scale model's coefficients (``coef``) and the mean absolute error it
     predicts at the placements (``scale_placements``) and at the real IHS pixels (``scale_areas``)."""
-    from ..ops.fill_error import placement_contrast, rescale_to_areas
+    from ..ops.fill_error import error_scale, placement_contrast, rescale_to_areas
     from .fill_error import placement_background
 
-    values = np.asarray(stage3["fill_error"].values, dtype=np.float32)
     mask = areas["ihs_mask"].values.astype(bool)
     real, moved = placement_contrast(covariates, mask, placement_background(areas), stage3["placement_shift"].values,
                                      stage3["lat"].values, stage3["lon"].values, k=k)
-    values, coef, ratio = rescale_to_areas(values, real, moved)
+    values, coef, ratio = rescale_to_areas(errors.reshape(stage3["fill_error"].shape), real, moved)
     if info is not None:
-        s_real = coef[0] + np.tensordot(coef[1:], np.abs(real), axes=([0], [0]))
-        s_moved = coef[0] + np.tensordot(coef[1:], np.abs(moved), axes=([0], [1]))
+        s_moved = error_scale(coef, moved, axis=1)
         info.update({"coef": [float(c) for c in coef],
                      "scale_placements": float(np.nanmean(np.where(np.isfinite(ratio), s_moved, np.nan))),
-                     "scale_areas": float(np.nanmean(s_real[mask]))})
-    return values.reshape(values.shape[0] * values.shape[1], -1)
+                     "scale_areas": float(np.nanmean(error_scale(coef, real)[mask]))})
+    return values.reshape(errors.shape)
 
 
 def idle_bias_map(read_daily_ihs, count_year, year_of_day, settings: dict, chunk: int = 4096) -> np.ndarray:

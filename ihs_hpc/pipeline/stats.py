@@ -150,10 +150,12 @@ def run_stats(config: RunConfig, client, echo) -> dict:
     scale_info: dict = {}
     fill_errors, source_fill_errors = fill_error_replicates(est), None
     interval_choice = interval_settings(config.get("stats.intervals"))
-    covariates = static_covariates(config)[1]
-    if (fill_errors is not None and interval_choice["method"] == "auto" and covariates is not None
+    covariates = None
+    if (fill_errors is not None and interval_choice["method"] == "auto"
             and interval_choice["scale_by_contrast"] != "none" and "placement_shift" in est.coords):
-        source_fill_errors = contrast_scaled_replicates(est, areas, covariates, info=scale_info,
+        covariates = static_covariates(config)[1]
+    if covariates is not None:
+        source_fill_errors = contrast_scaled_replicates(fill_errors, est, areas, covariates, info=scale_info,
                                                         k=int(config["stage3.kriging_neighbours"]))
         if interval_choice["scale_by_contrast"] == "all":
             fill_errors = source_fill_errors
